@@ -1,0 +1,1 @@
+export { sqliteAdapter } from './sqlite-adapter.js';

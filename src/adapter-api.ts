@@ -1,0 +1,115 @@
+/**
+ * The seam between ebr and a DBMS. One folder under adapters/ implements this for one vendor, and
+ * adapters/index.ts registers it. Adapters know nothing of archives, targets or the CLI.
+ */
+import type { z } from 'zod';
+import type { BackupMeta, Chunk, Space } from './model.js';
+
+/** What an adapter can do; the workflow asks these instead of asking which vendor it talks to. */
+export interface AdapterCapabilities {
+  /**
+   * The block is server state that outlives the ebr process (Oracle BEGIN BACKUP, Informix block):
+   * the workflow journals it first and arms a watchdog. False when the DBMS drops the block with the session.
+   */
+  blockSurvivesSession: boolean;
+  /** Partial restore works while the server runs (InnoDB import); otherwise the server must be stopped. */
+  onlinePartialRestore: boolean;
+  /** Kind of log archive kept for roll-forward, if any. */
+  logArchive?: 'wal' | 'binlog';
+  /** `--until TIME` is supported by restore. */
+  pointInTimeRestore: boolean;
+}
+
+/** One instance as configured, handed to the adapter with only its own slice of settings. */
+export interface InstanceContext<S = unknown> {
+  name: string;
+  /** The adapter's own settings, already validated by its configSchema. */
+  settings: S;
+  /** Resolves a path from the config file relative to the config file's directory. */
+  resolvePath(p: string): string;
+}
+
+export interface DbmsAdapter<S = unknown> {
+  readonly vendor: string;
+  readonly capabilities: AdapterCapabilities;
+  /** Validates the adapter's key in an instance's config (e.g. `sqlite: {…}`). */
+  readonly configSchema: z.ZodType<S>;
+  /** Opens the dedicated session that discovers, blocks and unblocks. Drivers are imported here, lazily. */
+  connect(instance: InstanceContext<S>, signal: AbortSignal): Promise<DbmsSession>;
+  /** Prepares a restore of one backup; the server may be stopped, so this must not need a session. */
+  restorer(instance: InstanceContext<S>, plan: RestorePlan): Promise<Restorer>;
+}
+
+/** A token proving the window is open; handed back to unblock on the same session. */
+export interface BlockToken {
+  readonly blockedAt: number;
+  readonly details?: Record<string, unknown>;
+}
+
+export interface DbmsSession extends AsyncDisposable {
+  /** Server version and identity, stored with the backup. */
+  describe(): Promise<Record<string, unknown>>;
+  /** Lists every space with its chunks and the critical flag. Outside the window. */
+  discover(signal: AbortSignal): Promise<Space[]>;
+  /** Checks that backups can be taken at all (log archiving set up, privileges); throws with a hint. */
+  preflight?(signal: AbortSignal): Promise<void>;
+  /** Slow work before the window (checkpoint, flush) so the window stays short. */
+  checkpoint(signal: AbortSignal): Promise<void>;
+  /** Enters the window: writes held or backup mode on. Called once, only by the block-window gate. */
+  block(signal: AbortSignal): Promise<BlockToken>;
+  /**
+   * Leaves the window on the same session as block. Must work even when the backup failed or was
+   * cancelled; it gets no signal on purpose, the gate bounds it with its own timeout.
+   */
+  unblock(token: BlockToken): Promise<BackupMeta>;
+  /** Work after release that the backup needs before it can be sealed (wait for the last WAL segment). */
+  afterRelease?(meta: BackupMeta, signal: AbortSignal): Promise<void>;
+}
+
+/** A chunk as recorded in an archive's manifest. */
+export interface ArchivedChunk extends Chunk {
+  sha256: string;
+}
+
+export interface RestorePlan {
+  backupId: string;
+  instance: string;
+  mode: 'full' | 'partial';
+  /** Spaces the user asked for (all of them for a full restore). */
+  requested: string[];
+  /** Every space in the backup, with its chunks as archived. */
+  spaces: Array<Omit<Space, 'chunks'> & { chunks: ArchivedChunk[] }>;
+  /** --to DIR: restore into an alternate location instead of the instance's own paths. */
+  targetDir?: string;
+  /** --until: roll forward to this time. */
+  until?: Date;
+  /** What the DBMS handed back at unblock (meta/ files decoded, log positions). */
+  meta: BackupMeta;
+}
+
+export interface RestoreOutcome {
+  /** Lines for the user: what was done, what to do next. */
+  notes: string[];
+  details?: Record<string, unknown>;
+}
+
+export interface Restorer {
+  /**
+   * The spaces whose files are written. Defaults to the requested ones; an adapter that needs more
+   * (PostgreSQL needs the critical space with any database) widens the set here.
+   */
+  spacesToWrite?(requested: string[]): string[];
+  /** Checks before anything is written: server stopped or files not in use. Throws with a hint. */
+  check(signal: AbortSignal): Promise<void>;
+  /** Where one chunk goes (the live path, or under --to DIR). */
+  destinationOf(chunk: ArchivedChunk): string;
+  /**
+   * Files beside a destination that belong to its old contents (SQLite's -wal, -shm, -journal): they are
+   * moved aside with it, so the old ones never meet the new file, and put back if the restore fails.
+   */
+  sideFilesOf?(destination: string): string[];
+  /** After every file is verified and renamed into place: labels, recovery settings, roll-forward. */
+  finish(signal: AbortSignal): Promise<RestoreOutcome>;
+}
+
+export type { BackupMeta, Chunk, Space } from './model.js';

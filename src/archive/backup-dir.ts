@@ -1,0 +1,92 @@
+/** The on-disk frame shared by the dir and tar targets: <root>/<instance>/<backup-id>/{manifest.json,meta/,spaces/}. */
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { EbrError } from '../errors.js';
+import type { BackupRef } from './archive-target.js';
+import { parseManifest, type Manifest } from './manifest.js';
+
+export function backupDirOf(root: string, ref: BackupRef): string {
+  return path.join(root, ref.instance, ref.backupId);
+}
+
+/** Creates the backup's directory; an existing one is never reused. */
+export async function createBackupDir(root: string, ref: BackupRef): Promise<string> {
+  const dir = backupDirOf(root, ref);
+  await mkdir(path.dirname(dir), { recursive: true });
+  try {
+    await mkdir(dir, { mode: 0o750 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new EbrError('archive', `an archive already exists at ${dir}; ebr never overwrites a backup`, {
+        hint: 'remove that directory by hand if it is garbage, or point target.path elsewhere',
+        context: { path: dir, backupId: ref.backupId },
+      });
+    }
+    throw err;
+  }
+  await mkdir(path.join(dir, 'meta'));
+  await mkdir(path.join(dir, 'spaces'));
+  return dir;
+}
+
+/** Writes beside the final name, fsyncs, renames in, fsyncs the directory: the file is whole or absent. */
+export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'wx', 0o640);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await syncDir(path.dirname(file));
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function readManifestAt(dir: string): Promise<Manifest> {
+  const file = path.join(dir, 'manifest.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new EbrError('archive', `no manifest at ${file}: the archive is missing or incomplete`, {
+      hint: 'a backup without manifest.json never completed; use another backup (`ebr list`)',
+      context: { path: file },
+      cause: err,
+    });
+  }
+  try {
+    return parseManifest(text, file);
+  } catch (err) {
+    throw new EbrError('archive', `${file} is damaged: ${(err as Error).message}`, { context: { path: file }, cause: err });
+  }
+}
+
+export async function readMetaAt(dir: string, name: string): Promise<Buffer> {
+  return readFile(path.join(dir, 'meta', safeName(name)));
+}
+
+export async function writeMetaAt(dir: string, name: string, data: string | Buffer): Promise<void> {
+  await writeFileAtomic(path.join(dir, 'meta', safeName(name)), data);
+}
+
+export async function removeBackupDir(root: string, ref: BackupRef): Promise<void> {
+  await rm(backupDirOf(root, ref), { recursive: true, force: true });
+}
+
+/** Space and meta names become file names: no separators, no dot-dot. */
+export function safeName(name: string): string {
+  if (!/^[A-Za-z0-9_.@+-]+$/.test(name) || name === '.' || name === '..') {
+    throw new EbrError('archive', `"${name}" cannot be used as a file name in the archive`, { hint: 'space and meta names may hold letters, digits and _ . @ + -' });
+  }
+  return name;
+}

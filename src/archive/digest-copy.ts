@@ -1,0 +1,57 @@
+/** Moves one member's bytes from a source to a sink, hashing them on the way: every byte read once. */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { throwIfAborted } from '../errors.js';
+
+export const readChunkBytes = 1 << 20;
+
+export interface Digested {
+  size: number;
+  sha256: string;
+}
+
+/** Reads a file in 1 MiB chunks (Node's 64 KiB default costs a third of the throughput here). */
+export function readFileChunks(file: string, signal?: AbortSignal, start?: number, length?: number): AsyncIterable<Buffer> {
+  return createReadStream(file, {
+    highWaterMark: readChunkBytes,
+    ...(signal ? { signal } : {}),
+    ...(start !== undefined ? { start } : {}),
+    ...(start !== undefined && length !== undefined ? { end: start + length - 1 } : {}),
+  }) as AsyncIterable<Buffer>;
+}
+
+/**
+ * Copies exactly `expectedSize` bytes. More or fewer means the source changed under us (the snapshot
+ * was not frozen), which is an error, never a silently different archive.
+ */
+export async function copyWithDigest(
+  source: AsyncIterable<Buffer>,
+  write: (buf: Buffer) => Promise<void> | void,
+  expectedSize: number,
+  signal: AbortSignal,
+  what: string,
+): Promise<Digested> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const buf of source) {
+    throwIfAborted(signal, { path: what });
+    size += buf.length;
+    if (size > expectedSize) throw new Error(`${what} grew while it was read (expected ${expectedSize} bytes): the copy was not frozen`);
+    hash.update(buf);
+    await write(buf);
+  }
+  if (size !== expectedSize) throw new Error(`${what} has ${size} bytes, expected ${expectedSize}: it changed while it was read`);
+  return { size, sha256: hash.digest('hex') };
+}
+
+/** Hashes a stream without writing it anywhere (verify). */
+export async function digestOf(source: AsyncIterable<Buffer>, signal: AbortSignal): Promise<Digested> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const buf of source) {
+    throwIfAborted(signal);
+    size += buf.length;
+    hash.update(buf);
+  }
+  return { size, sha256: hash.digest('hex') };
+}

@@ -1,0 +1,99 @@
+/** `dir`: every chunk as a plain file under spaces/<space>/, for targets that are a mounted filesystem or a dedup store. */
+import { mkdir, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { EbrError, throwIfAborted } from '../errors.js';
+import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from './archive-target.js';
+import { backupDirOf, createBackupDir, readManifestAt, readMetaAt, removeBackupDir, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { copyWithDigest, readFileChunks } from './digest-copy.js';
+import { FileSink } from './file-sink.js';
+import { emptySha256 } from './tar-target.js';
+
+export function dirTarget(settings: { path: string }): ArchiveTarget {
+  const root = settings.path;
+  return {
+    kind: 'dir',
+    async create(ref) {
+      const dir = await createBackupDir(root, ref);
+      return dirWriter(dir, () => removeBackupDir(root, ref));
+    },
+    async open(ref) {
+      return dirReader(backupDirOf(root, ref));
+    },
+    remove: (ref) => removeBackupDir(root, ref),
+  };
+}
+
+function dirWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
+  return {
+    location: dir,
+    async openSpace(space) {
+      const stream = `spaces/${safeName(space)}`;
+      const base = path.join(dir, stream);
+      await mkdir(base);
+      return spaceWriter(base, stream);
+    },
+    writeMeta: (name, data) => writeMetaAt(dir, name, data),
+    writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`),
+    abort,
+  };
+}
+
+function memberPath(base: string, name: string): string {
+  const p = path.join(base, name);
+  if (!p.startsWith(base + path.sep)) throw new EbrError('archive', `member name ${name} leaves its space directory`, { context: { member: name } });
+  return p;
+}
+
+function spaceWriter(base: string, stream: string): SpaceWriter {
+  let bytes = 0;
+  const dirs = new Set<string>([base]);
+  return {
+    async addFile(header, source, signal) {
+      const file = memberPath(base, header.name);
+      await mkdir(path.dirname(file), { recursive: true });
+      dirs.add(path.dirname(file));
+      const sink = new FileSink(file);
+      try {
+        const d = await copyWithDigest(source, (b) => sink.write(b), header.size, signal, header.name);
+        await sink.close();
+        bytes += d.size;
+        return { name: header.name, size: d.size, sha256: d.sha256, offset: 0 };
+      } catch (err) {
+        sink.destroy();
+        throw err;
+      }
+    },
+    async addEntry(header) {
+      const p = memberPath(base, header.name);
+      if (header.type === 'directory') await mkdir(p, { recursive: true });
+      else {
+        await mkdir(path.dirname(p), { recursive: true });
+        await symlink(header.linkTarget ?? '', p);
+      }
+      return { name: header.name, size: 0, sha256: emptySha256, offset: 0 };
+    },
+    async close() {
+      for (const d of dirs) await syncDir(d);
+      return { file: stream, bytes };
+    },
+  };
+}
+
+function dirReader(dir: string): ArchiveReader {
+  return {
+    location: dir,
+    readManifest: () => readManifestAt(dir),
+    readMeta: (name) => readMetaAt(dir, name),
+    async *readSpace(space, signal) {
+      const manifest = await readManifestAt(dir);
+      const base = path.join(dir, 'spaces', safeName(space));
+      for (const m of manifest.members.filter((x) => x.space === space)) {
+        throwIfAborted(signal);
+        const { sha256: _sha, space: _space, path: _path, stream: _stream, offset: _offset, details: _details, ...header } = m;
+        yield { header, body: m.type === 'file' ? readFileChunks(memberPath(base, m.name), signal) : empty() };
+      }
+    },
+  };
+}
+
+async function* empty(): AsyncGenerator<Buffer> {}

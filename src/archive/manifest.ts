@@ -1,0 +1,59 @@
+/** manifest.json: the last file of every backup, and the only proof that the backup is whole. */
+import type { BackupMeta } from '../model.js';
+
+export const manifestFormat = 1;
+
+export interface ManifestMember {
+  space: string;
+  name: string;
+  /** Live path at backup time; restore maps it to its destination. */
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  size: number;
+  sha256: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtimeMs?: number;
+  linkTarget?: string;
+  /** Which stream of the archive holds it and at which byte its data starts. */
+  stream: string;
+  offset: number;
+  details?: Record<string, unknown>;
+}
+
+export interface ManifestSpace {
+  name: string;
+  critical: boolean;
+  kind: string;
+  stream: string;
+  notes?: string[];
+  details?: Record<string, unknown>;
+}
+
+export interface Manifest {
+  format: number;
+  backupId: string;
+  instance: string;
+  vendor: string;
+  server: Record<string, unknown>;
+  startedAt: string;
+  finishedAt: string;
+  blockWindowMs: number;
+  /** Time spent in each step of acquire, in ms. */
+  windowSteps: Record<string, number>;
+  snapshotProvider: string;
+  log: Pick<BackupMeta, 'logStart' | 'logEnd' | 'timeline'>;
+  metaFiles: string[];
+  details?: Record<string, unknown>;
+  spaces: ManifestSpace[];
+  members: ManifestMember[];
+}
+
+export function parseManifest(text: string, location: string): Manifest {
+  const m = JSON.parse(text) as Manifest;
+  if (m.format !== manifestFormat || !Array.isArray(m.members) || !Array.isArray(m.spaces)) {
+    throw new Error(`${location}: not an ebr manifest of format ${manifestFormat}`);
+  }
+  return m;
+}

@@ -1,0 +1,180 @@
+/**
+ * The tar format (POSIX ustar with pax extended headers for long names, large sizes and long link
+ * targets), as GNU tar reads it. Written by hand because it is 512-byte blocks and nothing more, and
+ * the libraries measured here cost half of GNU tar's speed in per-chunk overhead.
+ */
+import type { MemberHeader } from './archive-target.js';
+
+export const block = 512;
+
+const typeFlag = { file: '0', symlink: '2', directory: '5' } as const;
+const fromTypeFlag: Record<string, MemberHeader['type']> = { '0': 'file', '\0': 'file', '2': 'symlink', '5': 'directory' };
+
+/** Bytes of zero padding after a member of the given size. */
+export function padding(size: number): number {
+  return (block - (size % block)) % block;
+}
+
+/** The header block(s) for one member: a pax header first when ustar's fields cannot hold it. */
+export function encodeHeader(h: MemberHeader): Buffer {
+  const name = h.type === 'directory' && !h.name.endsWith('/') ? `${h.name}/` : h.name;
+  const pax: Record<string, string> = {};
+  const nameBytes = Buffer.byteLength(name);
+  let ustarName = name;
+  let prefix = '';
+  if (nameBytes > 100) {
+    const split = splitName(name);
+    if (split) [prefix, ustarName] = split;
+    else {
+      pax.path = name;
+      ustarName = name.slice(0, 99);
+    }
+  }
+  const size = h.type === 'file' ? h.size : 0;
+  if (size > 0o77777777777) pax.size = String(size);
+  if (h.linkTarget && Buffer.byteLength(h.linkTarget) > 100) pax.linkpath = h.linkTarget;
+  const main = ustarBlock({
+    name: ustarName,
+    prefix,
+    mode: h.mode ?? (h.type === 'directory' ? 0o755 : 0o644),
+    uid: h.uid ?? 0,
+    gid: h.gid ?? 0,
+    size: pax.size ? 0 : size,
+    mtime: Math.floor((h.mtimeMs ?? Date.now()) / 1000),
+    type: typeFlag[h.type],
+    linkname: h.linkTarget && !pax.linkpath ? h.linkTarget : '',
+  });
+  if (Object.keys(pax).length === 0) return main;
+  const body = Buffer.from(Object.entries(pax).map(([k, v]) => paxRecord(k, v)).join(''));
+  const paxHeader = ustarBlock({ name: `PaxHeader/${ustarName}`.slice(0, 100), prefix: '', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime: 0, type: 'x', linkname: '' });
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+function paxRecord(key: string, value: string): string {
+  const rest = ` ${key}=${value}\n`;
+  let len = Buffer.byteLength(rest) + 1;
+  while (String(len).length + Buffer.byteLength(rest) !== len) len++;
+  return `${len}${rest}`;
+}
+
+function splitName(name: string): [string, string] | undefined {
+  for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
+    const prefix = name.slice(0, i);
+    const rest = name.slice(i + 1);
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(rest) <= 100 && rest.length > 0) return [prefix, rest];
+  }
+  return undefined;
+}
+
+interface UstarFields {
+  name: string;
+  prefix: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  type: string;
+  linkname: string;
+}
+
+function ustarBlock(f: UstarFields): Buffer {
+  const b = Buffer.alloc(block);
+  b.write(f.name, 0, 100);
+  octal(b, f.mode & 0o7777, 100, 8);
+  octal(b, f.uid, 108, 8);
+  octal(b, f.gid, 116, 8);
+  octal(b, f.size, 124, 12);
+  octal(b, f.mtime, 136, 12);
+  b.fill(' ', 148, 156);
+  b.write(f.type, 156, 1);
+  b.write(f.linkname, 157, 100);
+  b.write('ustar\0', 257, 6);
+  b.write('00', 263, 2);
+  b.write(f.prefix, 345, 155);
+  let sum = 0;
+  for (let i = 0; i < block; i++) sum += b[i]!;
+  b.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
+  return b;
+}
+
+function octal(b: Buffer, value: number, at: number, len: number): void {
+  b.write(`${value.toString(8).padStart(len - 1, '0')}\0`, at, len);
+}
+
+export interface DecodedHeader {
+  header: MemberHeader;
+  /** Bytes of header blocks consumed, pax included. */
+  headerBytes: number;
+}
+
+/**
+ * Decodes the header at the start of `buf` (which must hold the pax header and its body, if any,
+ * plus the ustar block). Returns null at the end-of-archive zero block.
+ */
+export function decodeHeader(buf: Buffer, pax: Record<string, string> = {}): DecodedHeader | null | { needPax: number } {
+  if (buf.length < block) throw new Error('truncated tar header');
+  const b = buf.subarray(0, block);
+  if (b.every((x) => x === 0)) return null;
+  verifyChecksum(b);
+  const type = String.fromCharCode(b[156]!);
+  const size = readOctal(b, 124, 12);
+  if (type === 'x') {
+    const bodyEnd = block + size;
+    if (buf.length < bodyEnd + padding(size) + block) return { needPax: bodyEnd + padding(size) + block };
+    const records = parsePax(buf.subarray(block, bodyEnd));
+    const inner = decodeHeader(buf.subarray(bodyEnd + padding(size)), records);
+    if (!inner || 'needPax' in inner) throw new Error('pax header not followed by a member');
+    return { header: inner.header, headerBytes: inner.headerBytes + bodyEnd + padding(size) };
+  }
+  const kind = fromTypeFlag[type];
+  if (!kind) throw new Error(`unsupported tar member type '${type}'`);
+  const prefix = cstr(b, 345, 155);
+  const name = pax.path ?? (prefix ? `${prefix}/${cstr(b, 0, 100)}` : cstr(b, 0, 100));
+  const linkname = pax.linkpath ?? cstr(b, 157, 100);
+  const header: MemberHeader = {
+    name: kind === 'directory' ? name.replace(/\/$/, '') : name,
+    type: kind,
+    size: pax.size ? Number(pax.size) : size,
+    mode: readOctal(b, 100, 8),
+    uid: readOctal(b, 108, 8),
+    gid: readOctal(b, 116, 8),
+    mtimeMs: readOctal(b, 136, 12) * 1000,
+    ...(linkname ? { linkTarget: linkname } : {}),
+  };
+  return { header, headerBytes: block };
+}
+
+function parsePax(body: Buffer): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  while (i < body.length) {
+    const space = body.indexOf(0x20, i);
+    if (space === -1) break;
+    const len = Number(body.toString('utf8', i, space));
+    if (!len) break;
+    const rec = body.toString('utf8', space + 1, i + len - 1);
+    const eq = rec.indexOf('=');
+    out[rec.slice(0, eq)] = rec.slice(eq + 1);
+    i += len;
+  }
+  return out;
+}
+
+function cstr(b: Buffer, at: number, len: number): string {
+  const s = b.subarray(at, at + len);
+  const z = s.indexOf(0);
+  return s.toString('utf8', 0, z === -1 ? len : z);
+}
+
+function readOctal(b: Buffer, at: number, len: number): number {
+  const s = cstr(b, at, len).trim();
+  return s ? parseInt(s, 8) : 0;
+}
+
+function verifyChecksum(b: Buffer): void {
+  const stored = readOctal(b, 148, 8);
+  let sum = 0;
+  for (let i = 0; i < block; i++) sum += i >= 148 && i < 156 ? 0x20 : b[i]!;
+  if (sum !== stored) throw new Error('tar header checksum mismatch');
+}

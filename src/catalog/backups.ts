@@ -1,0 +1,174 @@
+/** Backups in the catalog: their lifecycle (running → complete | failed), phases and the instance lock. */
+import { randomBytes } from 'node:crypto';
+import { EbrError } from '../errors.js';
+import { runnerIsDead, type Runner } from '../util/runner.js';
+import { now, type Catalog } from './catalog.js';
+
+export type BackupStatus = 'running' | 'complete' | 'failed';
+
+export interface BackupRow {
+  id: string;
+  instance: string;
+  vendor: string;
+  status: BackupStatus;
+  phase: string;
+  started_at: string;
+  finished_at: string | null;
+  block_window_ms: number | null;
+  window_steps: string | null;
+  log_start: string | null;
+  log_end: string | null;
+  timeline: number | null;
+  server: string | null;
+  meta: string | null;
+  snapshot_provider: string;
+  target_type: string;
+  location: string | null;
+  bytes: number | null;
+  members: number | null;
+  runner_host: string;
+  runner_pid: number;
+  runner_start: string;
+  error: string | null;
+}
+
+export interface PhaseRow {
+  seq: number;
+  phase: string;
+  started_at: string;
+  ended_at: string | null;
+  outcome: string | null;
+  duration_ms: number | null;
+}
+
+/** Sortable, readable ids: 20261122T031534Z-1f3a. */
+export function newBackupId(at = new Date()): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Registers a new running backup and takes the instance lock, in one transaction. */
+export function beginBackup(
+  cat: Catalog,
+  b: { id: string; instance: string; vendor: string; provider: string; targetType: string; runner: Runner },
+): void {
+  cat.tx(() => {
+    const held = cat.db.prepare('SELECT * FROM locks WHERE instance = ?').get(b.instance) as
+      | { backup_id: string; runner_host: string; runner_pid: number; runner_start: string; acquired_at: string }
+      | undefined;
+    if (held) {
+      const runner = { host: held.runner_host, pid: held.runner_pid, start: held.runner_start };
+      if (!runnerIsDead(runner)) {
+        throw new EbrError('locked', `backup ${held.backup_id} of instance ${b.instance} is still running (pid ${held.runner_pid} on ${held.runner_host}, since ${held.acquired_at})`, {
+          hint: 'two backups of one instance never overlap; wait for it to finish, or stop that process',
+          context: { instance: b.instance, backupId: held.backup_id },
+        });
+      }
+      markDead(cat, held.backup_id);
+    }
+    const t = now();
+    cat.db
+      .prepare('INSERT INTO instances (name, vendor, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen, vendor = excluded.vendor')
+      .run(b.instance, b.vendor, t, t);
+    cat.db
+      .prepare(
+        `INSERT INTO backups (id, instance, vendor, status, phase, started_at, snapshot_provider, target_type, runner_host, runner_pid, runner_start)
+         VALUES (?, ?, ?, 'running', 'init', ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(b.id, b.instance, b.vendor, t, b.provider, b.targetType, b.runner.host, b.runner.pid, b.runner.start);
+    cat.db
+      .prepare('INSERT INTO locks (instance, backup_id, runner_host, runner_pid, runner_start, acquired_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(b.instance, b.id, b.runner.host, b.runner.pid, b.runner.start, t);
+  });
+}
+
+/** Journals the start of a phase before it runs; the returned function journals its end. */
+export function startPhase(cat: Catalog, backupId: string, phase: string): (outcome: 'ok' | 'failed') => number {
+  const started = performance.now();
+  const seq = cat.tx(() => {
+    const row = cat.db.prepare('SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM phases WHERE backup_id = ?').get(backupId) as { seq: number };
+    cat.db.prepare('INSERT INTO phases (backup_id, seq, phase, started_at) VALUES (?, ?, ?, ?)').run(backupId, row.seq, phase, now());
+    cat.db.prepare('UPDATE backups SET phase = ? WHERE id = ?').run(phase, backupId);
+    return row.seq;
+  });
+  return (outcome) => {
+    const ms = performance.now() - started;
+    cat.db.prepare('UPDATE phases SET ended_at = ?, outcome = ?, duration_ms = ? WHERE backup_id = ? AND seq = ?').run(now(), outcome, ms, backupId, seq);
+    return ms;
+  };
+}
+
+export function updateBackup(cat: Catalog, id: string, fields: Partial<Omit<BackupRow, 'id'>>): void {
+  const keys = Object.keys(fields);
+  if (keys.length === 0) return;
+  cat.db.prepare(`UPDATE backups SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ ...fields, id });
+}
+
+/** Ends a backup as complete or failed and frees the instance lock. */
+export function finishBackup(cat: Catalog, id: string, status: 'complete' | 'failed', fields: Partial<Omit<BackupRow, 'id'>> = {}): void {
+  cat.tx(() => {
+    updateBackup(cat, id, { ...fields, status, finished_at: now() });
+    cat.db.prepare('DELETE FROM locks WHERE backup_id = ?').run(id);
+  });
+}
+
+/**
+ * Finds backups whose runner died on this host and marks them failed with the phase they died in.
+ * Every command calls this first, so no backup stays `running` after its process is gone.
+ */
+export function failAbandonedBackups(cat: Catalog): Array<{ id: string; instance: string; phase: string }> {
+  const running = cat.db.prepare("SELECT id, instance, phase, runner_host, runner_pid, runner_start FROM backups WHERE status = 'running'").all() as Array<
+    Pick<BackupRow, 'id' | 'instance' | 'phase' | 'runner_host' | 'runner_pid' | 'runner_start'>
+  >;
+  const dead = running.filter((b) => runnerIsDead({ host: b.runner_host, pid: b.runner_pid, start: b.runner_start }));
+  for (const b of dead) cat.tx(() => markDead(cat, b.id));
+  return dead.map(({ id, instance, phase }) => ({ id, instance, phase }));
+}
+
+function markDead(cat: Catalog, id: string): void {
+  const b = cat.db.prepare('SELECT phase, runner_pid, runner_host FROM backups WHERE id = ?').get(id) as { phase: string; runner_pid: number; runner_host: string } | undefined;
+  if (!b) return;
+  const error = {
+    code: 'runnerDied',
+    message: `the ebr process running this backup (pid ${b.runner_pid} on ${b.runner_host}) died in phase ${b.phase}`,
+    phase: b.phase,
+  };
+  cat.db.prepare("UPDATE phases SET ended_at = ?, outcome = 'died' WHERE backup_id = ? AND ended_at IS NULL").run(now(), id);
+  cat.db.prepare("UPDATE backups SET status = 'failed', finished_at = ?, error = ? WHERE id = ? AND status = 'running'").run(now(), JSON.stringify(error), id);
+  cat.db.prepare('DELETE FROM locks WHERE backup_id = ?').run(id);
+}
+
+export function listBackups(cat: Catalog, instance?: string): BackupRow[] {
+  return (
+    instance
+      ? cat.db.prepare('SELECT * FROM backups WHERE instance = ? ORDER BY started_at DESC, id DESC').all(instance)
+      : cat.db.prepare('SELECT * FROM backups ORDER BY started_at DESC, id DESC').all()
+  ) as BackupRow[];
+}
+
+export function phasesOf(cat: Catalog, id: string): PhaseRow[] {
+  return cat.db.prepare('SELECT seq, phase, started_at, ended_at, outcome, duration_ms FROM phases WHERE backup_id = ? ORDER BY seq').all(id) as PhaseRow[];
+}
+
+/** A backup by id, or `latest` complete one of an instance; unknown ids list what exists. */
+export function findBackup(cat: Catalog, idOrLatest: string, instance?: string): BackupRow {
+  if (idOrLatest === 'latest') {
+    const sql = `SELECT * FROM backups WHERE status = 'complete' ${instance ? 'AND instance = ?' : ''} ORDER BY started_at DESC, id DESC LIMIT 1`;
+    const row = (instance ? cat.db.prepare(sql).get(instance) : cat.db.prepare(sql).get()) as BackupRow | undefined;
+    if (!row) {
+      throw new EbrError('unknownBackup', `no complete backup${instance ? ` of instance ${instance}` : ''} in the catalog`, {
+        hint: 'run `ebr backup` first; `ebr list` shows what the catalog holds',
+        context: instance ? { instance } : {},
+      });
+    }
+    return row;
+  }
+  const row = cat.db.prepare('SELECT * FROM backups WHERE id = ?').get(idOrLatest) as BackupRow | undefined;
+  if (!row || (instance && row.instance !== instance)) {
+    const recent = listBackups(cat, instance).slice(0, 5).map((b) => b.id);
+    throw new EbrError('unknownBackup', `no backup ${idOrLatest}${instance ? ` of instance ${instance}` : ''} in the catalog`, {
+      hint: recent.length ? `recent backups: ${recent.join(', ')} (or say latest)` : 'the catalog holds no backups yet; run `ebr backup` first',
+    });
+  }
+  return row;
+}

@@ -1,0 +1,73 @@
+/** The catalog database: opened once per command, migrated on open, WAL so readers never wait on a backup. */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { EbrError } from '../errors.js';
+import { migrations } from './migrations.js';
+
+export type CatalogDb = Database.Database;
+
+export class Catalog {
+  readonly db: CatalogDb;
+  readonly file: string;
+
+  private constructor(db: CatalogDb, file: string) {
+    this.db = db;
+    this.file = file;
+  }
+
+  static open(file: string): Catalog {
+    if (/^[a-z]+:\/\//i.test(file)) {
+      throw new EbrError('config', `catalog ${file}: only a SQLite file is supported as catalog so far`, { hint: 'set catalog: to a file path, e.g. ./var/catalog.db' });
+    }
+    try {
+      mkdirSync(path.dirname(file), { recursive: true });
+      const db = new Database(file);
+      db.pragma('journal_mode = WAL');
+      db.pragma('busy_timeout = 10000');
+      db.pragma('foreign_keys = ON');
+      db.pragma('synchronous = FULL');
+      migrate(db);
+      return new Catalog(db, file);
+    } catch (err) {
+      if (err instanceof EbrError) throw err;
+      throw new EbrError('config', `cannot open the catalog ${file}: ${(err as Error).message}`, {
+        hint: 'check the catalog: key in the config and that its directory is writable',
+        context: { path: file },
+        cause: err,
+      });
+    }
+  }
+
+  /** Runs fn in one IMMEDIATE transaction, so check-then-write steps (the lock) cannot interleave. */
+  tx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function migrate(db: CatalogDb): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > migrations.length) {
+    throw new EbrError('config', `the catalog is of schema version ${version}, newer than this ebr knows (${migrations.length})`, {
+      hint: 'upgrade ebr, or point catalog: at another file',
+    });
+  }
+  for (let v = version; v < migrations.length; v++) {
+    db.transaction(() => {
+      db.exec(migrations[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}
+
+export function now(): string {
+  return new Date().toISOString();
+}

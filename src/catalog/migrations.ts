@@ -1,0 +1,100 @@
+/** Catalog schema, one entry per version; PRAGMA user_version says how far a catalog is. */
+export const migrations: string[] = [
+  `
+  CREATE TABLE instances (
+    name TEXT PRIMARY KEY,
+    vendor TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+  );
+  CREATE TABLE backups (
+    id TEXT PRIMARY KEY,
+    instance TEXT NOT NULL REFERENCES instances(name),
+    vendor TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    phase TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    block_window_ms REAL,
+    window_steps TEXT,
+    log_start TEXT,
+    log_end TEXT,
+    timeline INTEGER,
+    server TEXT,
+    meta TEXT,
+    snapshot_provider TEXT NOT NULL,
+    target_type TEXT NOT NULL,
+    location TEXT,
+    bytes INTEGER,
+    members INTEGER,
+    runner_host TEXT NOT NULL,
+    runner_pid INTEGER NOT NULL,
+    runner_start TEXT NOT NULL,
+    error TEXT
+  );
+  CREATE INDEX backups_by_instance ON backups(instance, started_at);
+  CREATE TABLE phases (
+    backup_id TEXT NOT NULL REFERENCES backups(id),
+    seq INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT,
+    duration_ms REAL,
+    PRIMARY KEY (backup_id, seq)
+  );
+  CREATE TABLE discovery (
+    backup_id TEXT NOT NULL REFERENCES backups(id),
+    space TEXT NOT NULL,
+    space_kind TEXT NOT NULL,
+    critical INTEGER NOT NULL,
+    chunk TEXT NOT NULL,
+    path TEXT NOT NULL,
+    type TEXT NOT NULL,
+    offset INTEGER NOT NULL DEFAULT 0,
+    size INTEGER NOT NULL,
+    details TEXT,
+    PRIMARY KEY (backup_id, chunk)
+  );
+  CREATE TABLE members (
+    backup_id TEXT NOT NULL REFERENCES backups(id),
+    space TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    PRIMARY KEY (backup_id, name)
+  );
+  CREATE TABLE locks (
+    instance TEXT PRIMARY KEY,
+    backup_id TEXT NOT NULL,
+    runner_host TEXT NOT NULL,
+    runner_pid INTEGER NOT NULL,
+    runner_start TEXT NOT NULL,
+    acquired_at TEXT NOT NULL
+  );
+  CREATE TABLE resources (
+    id INTEGER PRIMARY KEY,
+    backup_id TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    details TEXT,
+    created_at TEXT NOT NULL,
+    removed_at TEXT
+  );
+  CREATE TABLE restores (
+    id INTEGER PRIMARY KEY,
+    backup_id TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    spaces TEXT NOT NULL,
+    target_dir TEXT,
+    until TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    error TEXT
+  );
+  `,
+];

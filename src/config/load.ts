@@ -1,0 +1,146 @@
+/** Finds, reads and validates ebr.yaml into one typed Config. Every error names the key and the fix. */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import type { SnapshotSettings } from '../snapshot/snapshot-provider.js';
+import type { TargetSettings } from '../archive/archive-target.js';
+import { EbrError } from '../errors.js';
+import { expandEnv } from './env.js';
+import { configSchema } from './schema.js';
+import { adapterNames, findAdapter, providerNames, targetNames } from '../registry.js';
+
+export interface InstanceConfig {
+  name: string;
+  adapter: string;
+  /** The adapter's own slice (`sqlite: {…}`), validated by the adapter's schema. */
+  settings: unknown;
+  snapshot: SnapshotSettings;
+  target: TargetSettings;
+  maxBlockMs: number;
+  schedule?: string;
+  retention?: { full: number };
+  resolvePath(p: string): string;
+}
+
+export interface Config {
+  file: string;
+  catalog: string;
+  instances: Record<string, InstanceConfig>;
+}
+
+/** --config, else $EBR_CONFIG, else ./ebr.yaml. */
+export function configPath(explicit: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(explicit ?? env.EBR_CONFIG ?? 'ebr.yaml');
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  if (!existsSync(file)) {
+    throw new EbrError('config', `no config file at ${file}`, {
+      hint: 'run `ebr init` to write a starter ebr.yaml, or pass --config FILE (or set EBR_CONFIG)',
+      context: { path: file },
+    });
+  }
+  let doc: unknown;
+  try {
+    doc = YAML.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new EbrError('config', `${file} is not valid YAML: ${(err as Error).message}`, { hint: 'fix the YAML syntax at the line shown', context: { path: file } });
+  }
+  return parseConfig(doc, file, env);
+}
+
+export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const dir = path.dirname(file);
+  const resolvePath = (p: string) => path.resolve(dir, p);
+  const raw = check(configSchema, expandEnv(doc ?? {}, env), '', file);
+  const instances: Record<string, InstanceConfig> = {};
+  for (const [name, inst] of Object.entries(raw.instances)) {
+    const at = `instances.${name}`;
+    const adapter = findAdapter(inst.adapter);
+    if (!adapter) {
+      throw configError(file, `${at}.adapter`, inst.adapter, `one of ${adapterNames().join(', ')}`);
+    }
+    if (!providerNames().includes(inst.snapshot.provider)) {
+      throw configError(file, `${at}.snapshot.provider`, inst.snapshot.provider, `one of ${providerNames().join(', ')}`);
+    }
+    if (!targetNames().includes(inst.target.type)) {
+      throw configError(file, `${at}.target.type`, inst.target.type, `one of ${targetNames().join(', ')}`);
+    }
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'schedule', 'retention', adapter.vendor]);
+    for (const key of Object.keys(inst)) {
+      if (!known.has(key)) {
+        throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
+          hint: `an instance of adapter ${adapter.vendor} takes: ${[...known].join(', ')}`,
+          context: { key: `${at}.${key}` },
+        });
+      }
+    }
+    const slice = (inst as Record<string, unknown>)[adapter.vendor];
+    if (slice === undefined) {
+      throw new EbrError('config', `${file}: ${at}.${adapter.vendor} is missing`, {
+        hint: `an instance with adapter: ${adapter.vendor} needs its connection settings under the key ${adapter.vendor}; see config/${adapter.vendor}.yaml`,
+        context: { key: `${at}.${adapter.vendor}` },
+      });
+    }
+    const settings = check(adapter.configSchema, slice, `${at}.${adapter.vendor}`, file);
+    instances[name] = {
+      name,
+      adapter: adapter.vendor,
+      settings,
+      snapshot: { ...inst.snapshot, ...(inst.snapshot.staging ? { staging: resolvePath(inst.snapshot.staging) } : {}) },
+      target: { ...inst.target, path: isUrl(inst.target.path) ? inst.target.path : resolvePath(inst.target.path) },
+      maxBlockMs: inst.maxBlockMs,
+      ...(inst.schedule ? { schedule: inst.schedule } : {}),
+      ...(inst.retention ? { retention: inst.retention } : {}),
+      resolvePath,
+    };
+  }
+  return { file, catalog: isUrl(raw.catalog) ? raw.catalog : resolvePath(raw.catalog), instances };
+}
+
+/** The one instance named, or the only one when none is named. */
+export function pickInstance(config: Config, name: string | undefined): InstanceConfig {
+  const names = Object.keys(config.instances);
+  if (name === undefined) {
+    if (names.length === 1) return config.instances[names[0]!]!;
+    throw new EbrError('usage', `${config.file} has ${names.length} instances; say which one with --instance`, {
+      hint: `known instances: ${names.join(', ')}`,
+    });
+  }
+  const inst = config.instances[name];
+  if (!inst) {
+    throw new EbrError('unknownInstance', `no instance named ${name} in ${config.file}`, { hint: `known instances: ${names.join(', ')}` });
+  }
+  return inst;
+}
+
+function isUrl(p: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(p);
+}
+
+function configError(file: string, key: string, value: unknown, allowed: string): EbrError {
+  return new EbrError('config', `${file}: ${key} is ${JSON.stringify(value)}, which is not allowed`, {
+    hint: `${key} must be ${allowed}`,
+    context: { key },
+  });
+}
+
+function check<S extends z.ZodTypeAny>(schema: S, value: unknown, prefix: string, file: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const key = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
+  const got = issue.path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k as string] : undefined), value);
+  let allowed = issue.message;
+  if (issue.code === 'unrecognized_keys') {
+    return fail(`unknown key ${[key, issue.keys[0]].filter(Boolean).join('.')}`, `remove it, or check its spelling; see \`ebr init\` for the keys ebr knows`);
+  }
+  if (issue.code === 'invalid_enum_value') allowed = `one of ${issue.options.join(', ')}`;
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') return fail(`${key} is missing`, `${key} is required (${issue.expected})`);
+  return fail(`${key || '(root)'} is ${JSON.stringify(got)}, which is not allowed`, `${key || 'the config'}: ${allowed}`);
+
+  function fail(message: string, hint: string): never {
+    throw new EbrError('config', `${file}: ${message}`, { hint, context: { key } });
+  }
+}

@@ -1,0 +1,38 @@
+/** The shape of ebr.yaml, apart from each adapter's own key, which its adapter validates. */
+import { z } from 'zod';
+
+const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-", starting with a letter or digit');
+
+export const snapshotSchema = z
+  .object({
+    provider: z.string().default('copy'),
+    staging: z.string().optional(),
+  })
+  .passthrough();
+
+export const targetSchema = z
+  .object({
+    type: z.string(),
+    path: z.string(),
+  })
+  .passthrough();
+
+export const instanceSchema = z
+  .object({
+    adapter: z.string(),
+    snapshot: snapshotSchema.default({ provider: 'copy' }),
+    target: targetSchema,
+    maxBlockMs: z.number().int().positive().max(3_600_000).default(10_000),
+    schedule: z.string().optional(),
+    retention: z.object({ full: z.number().int().positive() }).strict().optional(),
+  })
+  .passthrough();
+
+export const configSchema = z
+  .object({
+    catalog: z.string().default('./var/catalog.db'),
+    instances: z.record(name, instanceSchema).refine((o) => Object.keys(o).length > 0, 'at least one instance is needed'),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
