@@ -1,0 +1,184 @@
+/**
+ * One full backup, as the design tells it: discover → acquire (checkpoint outside the window, block,
+ * snapshot) → release (unblock) → stream → seal. Each phase is journaled in the catalog before it runs;
+ * the backup is `complete` only after every member is written, fsynced and its digest recorded.
+ */
+import type { ArchiveWriter } from '../archive/archive-target.js';
+import { manifestFormat, type Manifest } from '../archive/manifest.js';
+import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { recordDiscovery, recordMembers } from '../catalog/discovery.js';
+import { journalResource, journalResourceRemoved } from '../catalog/resources.js';
+import type { Config, InstanceConfig } from '../config/load.js';
+import { EbrError, asEbrError, throwIfAborted, type ErrorCode } from '../errors.js';
+import type { BackupMeta, Space } from '../model.js';
+import type { ResourceJournal, Snapshot } from '../snapshot/snapshot-provider.js';
+import { volumesOf } from '../snapshot/volumes.js';
+import { thisRunner } from '../util/runner.js';
+import { holdWindow } from './block-window.js';
+import { adapterOf, instanceContext, providerOf, targetOf } from './context.js';
+import type { ProgressListener } from './progress.js';
+import { streamSpaces } from './stream.js';
+
+const phaseErrorCode: Record<string, ErrorCode> = {
+  connect: 'connect',
+  preflight: 'connect',
+  discover: 'discover',
+  'check-snapshot': 'snapshot',
+  checkpoint: 'block',
+  'after-release': 'logArchive',
+  stream: 'stream',
+  seal: 'archive',
+};
+
+export interface BackupOptions {
+  config: Config;
+  instance: InstanceConfig;
+  catalog: Catalog;
+  signal: AbortSignal;
+  onProgress?: ProgressListener;
+  /** Called with the id as soon as the backup is registered (tests and the daemon use it). */
+  onStart?: (backupId: string) => void;
+}
+
+export interface BackupResult {
+  backupId: string;
+  instance: string;
+  location: string;
+  spaces: number;
+  chunks: number;
+  bytes: number;
+  blockWindowMs: number;
+  windowSteps: Record<string, number>;
+  phases: Record<string, number>;
+  meta: BackupMeta;
+}
+
+export async function runBackup(o: BackupOptions): Promise<BackupResult> {
+  const { catalog: cat, instance, signal } = o;
+  const adapter = adapterOf(instance);
+  const provider = providerOf(o.config, instance);
+  const target = targetOf(instance);
+  const backupId = newBackupId();
+  const ctx = { instance: instance.name, backupId };
+  beginBackup(cat, { id: backupId, instance: instance.name, vendor: adapter.vendor, provider: provider.kind, targetType: target.kind, runner: thisRunner() });
+  o.onStart?.(backupId);
+  const phases: Record<string, number> = {};
+  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    throwIfAborted(signal, { ...ctx, phase: name });
+    const end = startPhase(cat, backupId, name);
+    try {
+      const v = await fn();
+      phases[name] = end('ok');
+      return v;
+    } catch (err) {
+      end('failed');
+      throw asEbrError(err, phaseErrorCode[name] ?? 'internal', { ...ctx, phase: name });
+    }
+  };
+  const journal: ResourceJournal = {
+    created: (r) => journalResource(cat, backupId, r),
+    removed: (r) => journalResourceRemoved(cat, backupId, r),
+  };
+
+  let writer: ArchiveWriter | undefined;
+  let snapshot: Snapshot | undefined;
+  try {
+    await using session = await phase('connect', () => adapter.connect(instanceContext(instance), signal));
+    const server = await session.describe();
+    updateBackup(cat, backupId, { server: JSON.stringify(server) });
+    if (session.preflight) await phase('preflight', () => session.preflight!(signal));
+
+    const spaces: Space[] = await phase('discover', () => session.discover(signal));
+    recordDiscovery(cat, backupId, spaces);
+    const chunks = spaces.flatMap((s) => s.chunks);
+    const volumes = volumesOf(chunks);
+    await phase('check-snapshot', () => provider.check({ backupId, chunks, volumes }, signal));
+
+    await phase('checkpoint', () => session.checkpoint(signal));
+    // acquire (block + snapshot) and release (unblock) are journaled by the gate, which alone owns the window.
+    const endAcquire = startPhase(cat, backupId, 'acquire');
+    let endRelease: ((o: 'ok' | 'failed') => number) | undefined;
+    let window;
+    try {
+      window = await holdWindow({
+        session,
+        provider,
+        request: { backupId, chunks, volumes, journal },
+        maxBlockMs: instance.maxBlockMs,
+        signal,
+        context: ctx,
+        onRelease: () => {
+          phases.acquire = endAcquire('ok');
+          endRelease = startPhase(cat, backupId, 'release');
+        },
+      });
+      phases.release = endRelease!('ok');
+    } catch (err) {
+      endRelease?.('failed');
+      if (err instanceof EbrError && err.context.windowMs !== undefined) updateBackup(cat, backupId, { block_window_ms: Number(err.context.windowMs) });
+      throw err;
+    }
+    snapshot = window.snapshot;
+    updateBackup(cat, backupId, {
+      block_window_ms: window.windowMs,
+      window_steps: JSON.stringify(window.steps),
+      log_start: window.meta.logStart ?? null,
+      log_end: window.meta.logEnd ?? null,
+      timeline: window.meta.timeline ?? null,
+      meta: JSON.stringify({ ...(window.meta.details ?? {}), files: Object.keys(window.meta.files ?? {}) }),
+    });
+    if (session.afterRelease) await phase('after-release', () => session.afterRelease!(window.meta, signal));
+
+    writer = await target.create({ instance: instance.name, backupId });
+    updateBackup(cat, backupId, { location: writer.location });
+    const w = writer;
+    const streamed = await phase('stream', () => streamSpaces({ spaces, snapshot: snapshot!, writer: w, signal, context: ctx, ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+
+    await phase('seal', async () => {
+      const metaFiles = Object.entries(window.meta.files ?? {});
+      for (const [name, data] of metaFiles) await w.writeMeta(name, data);
+      const startedAt = (cat.db.prepare('SELECT started_at FROM backups WHERE id = ?').get(backupId) as { started_at: string }).started_at;
+      const manifest: Manifest = {
+        format: manifestFormat,
+        backupId,
+        instance: instance.name,
+        vendor: adapter.vendor,
+        server,
+        startedAt,
+        finishedAt: new Date().toISOString(),
+        blockWindowMs: window.windowMs,
+        windowSteps: window.steps,
+        snapshotProvider: provider.kind,
+        log: { logStart: window.meta.logStart, logEnd: window.meta.logEnd, timeline: window.meta.timeline },
+        metaFiles: metaFiles.map(([n]) => n),
+        ...(window.meta.details ? { details: window.meta.details } : {}),
+        spaces: streamed.spaces,
+        members: streamed.members,
+      };
+      recordMembers(cat, backupId, streamed.members);
+      await w.writeManifest(manifest);
+    });
+    await snapshot.release();
+    snapshot = undefined;
+    finishBackup(cat, backupId, 'complete', { bytes: streamed.bytes, members: streamed.members.length, phase: 'complete' });
+    return {
+      backupId,
+      instance: instance.name,
+      location: w.location,
+      spaces: spaces.length,
+      chunks: chunks.length,
+      bytes: streamed.bytes,
+      blockWindowMs: window.windowMs,
+      windowSteps: window.steps,
+      phases,
+      meta: window.meta,
+    };
+  } catch (err) {
+    const e = asEbrError(err, 'internal', ctx);
+    await snapshot?.release().catch(() => undefined);
+    await writer?.abort().catch(() => undefined);
+    finishBackup(cat, backupId, 'failed', { error: JSON.stringify(e.toJSON()) });
+    throw e;
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The one gate around the window. It is the only caller of block and unblock: it measures the window,
+ * enforces maxBlockMs with its own timer, and unblocks in `finally` — on success, error, cancellation
+ * and timeout — on the same session, bounded by a timeout of its own. When unblock fails after another
+ * failure, the first failure stays the one reported and the release error rides along.
+ */
+import type { BackupMeta, DbmsSession } from '../adapter-api.js';
+import { EbrError, asEbrError } from '../errors.js';
+import type { Snapshot, SnapshotProvider, SnapshotRequest } from '../snapshot/snapshot-provider.js';
+
+export interface WindowResult {
+  snapshot: Snapshot;
+  meta: BackupMeta;
+  /** block returned → unblock returned, in ms. */
+  windowMs: number;
+  /** Time per step: block, snapshot (and the provider's own steps), unblock. */
+  steps: Record<string, number>;
+}
+
+export interface WindowOptions {
+  session: DbmsSession;
+  provider: SnapshotProvider;
+  request: SnapshotRequest;
+  maxBlockMs: number;
+  /** How long unblock may take before ebr gives up waiting on it (the DBMS drops session blocks when ebr exits). */
+  unblockTimeoutMs?: number;
+  signal: AbortSignal;
+  /** Journals the phase boundaries inside the gate (acquire → release). */
+  onRelease?: () => void;
+  context: { instance: string; backupId: string };
+}
+
+export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
+  const steps: Record<string, number> = {};
+  const t0 = performance.now();
+  const token = await o.session.block(o.signal);
+  const blockedAt = performance.now();
+  steps.block = blockedAt - t0;
+
+  const inside = new AbortController();
+  const onParentAbort = () => inside.abort(o.signal.reason);
+  o.signal.addEventListener('abort', onParentAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  let snapshot: Snapshot | undefined;
+  let pending: Promise<Snapshot> | undefined;
+  let failure: EbrError | undefined;
+  let meta: BackupMeta = {};
+  try {
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = windowExceeded(o, performance.now() - blockedAt);
+        inside.abort(err);
+        reject(err);
+      }, Math.max(0, o.maxBlockMs - (performance.now() - blockedAt)));
+    });
+    const cancelled = new Promise<never>((_, reject) => {
+      if (inside.signal.aborted) reject(inside.signal.reason);
+      inside.signal.addEventListener('abort', () => reject(inside.signal.reason), { once: true });
+    });
+    pending = o.provider.take(o.request, inside.signal);
+    const s0 = performance.now();
+    snapshot = await Promise.race([pending, deadline, cancelled]);
+    steps.snapshot = performance.now() - s0;
+    for (const [k, v] of Object.entries(snapshot.steps ?? {})) steps[`snapshot.${k}`] = v;
+  } catch (err) {
+    failure = asEbrError(err, 'snapshot', { ...o.context, phase: 'acquire' });
+  } finally {
+    clearTimeout(timer);
+    o.signal.removeEventListener('abort', onParentAbort);
+    o.onRelease?.();
+    const u0 = performance.now();
+    try {
+      meta = await withTimeout(o.session.unblock(token), o.unblockTimeoutMs ?? Math.max(30_000, o.maxBlockMs), 'unblock');
+    } catch (err) {
+      const releaseError = asEbrError(err, 'block', { ...o.context, phase: 'release' });
+      if (failure) failure.releaseError = releaseError;
+      else failure = releaseError;
+    }
+    steps.unblock = performance.now() - u0;
+  }
+  const windowMs = performance.now() - blockedAt;
+  if (!failure && windowMs > o.maxBlockMs) failure = windowExceeded(o, windowMs);
+  if (failure) {
+    // A snapshot still being taken when the deadline hit is released as soon as it settles.
+    if (snapshot) await snapshot.release().catch(() => undefined);
+    else if (pending) await pending.then((s) => s.release()).catch(() => undefined);
+    failure.context.windowMs = Math.round(windowMs);
+    throw failure;
+  }
+  return { snapshot: snapshot!, meta, windowMs, steps };
+}
+
+function windowExceeded(o: WindowOptions, ms: number): EbrError {
+  return new EbrError('windowExceeded', `the block window reached ${Math.round(ms)} ms, past maxBlockMs (${o.maxBlockMs} ms); the database was unblocked and left running`, {
+    hint: `use a snapshot provider that freezes storage in milliseconds (btrfs, reflink, lvm, zfs), or raise instances.${o.context.instance}.maxBlockMs`,
+    context: { ...o.context, phase: 'acquire', maxBlockMs: o.maxBlockMs },
+  });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not return within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

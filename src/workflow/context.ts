@@ -1,0 +1,31 @@
+/** Turns a configured instance into what its adapter, provider and target need. */
+import os from 'node:os';
+import path from 'node:path';
+import type { DbmsAdapter, InstanceContext } from '../adapter-api.js';
+import type { Config, InstanceConfig } from '../config/load.js';
+import { EbrError } from '../errors.js';
+import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
+
+export function adapterOf(instance: InstanceConfig): DbmsAdapter {
+  const adapter = findAdapter(instance.adapter);
+  if (!adapter) throw new EbrError('config', `instance ${instance.name} names adapter ${instance.adapter}, which ebr does not know`);
+  return adapter;
+}
+
+export function instanceContext(instance: InstanceConfig): InstanceContext {
+  return { name: instance.name, settings: instance.settings, resolvePath: instance.resolvePath };
+}
+
+/** The copy provider stages beside the catalog unless told otherwise, never in a shared /tmp. */
+export function providerOf(config: Config, instance: InstanceConfig) {
+  const staging = instance.snapshot.staging ?? (instance.snapshot.provider === 'copy' ? path.join(path.dirname(config.catalog), 'staging') : undefined);
+  return snapshotProviderFor({ ...instance.snapshot, ...(staging ? { staging } : {}) });
+}
+
+export function targetOf(instance: InstanceConfig) {
+  return archiveTargetFor(instance.target);
+}
+
+export function hostName(): string {
+  return os.hostname();
+}

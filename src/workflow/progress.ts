@@ -1,0 +1,31 @@
+/** What long work reports as it goes; the CLI turns it into a progress bar on a terminal. */
+export interface Progress {
+  phase: 'stream' | 'verify' | 'restore';
+  bytesDone: number;
+  bytesTotal: number;
+  space?: string;
+}
+
+export type ProgressListener = (p: Progress) => void;
+
+/** Adds bytes to a running total and reports at most every 100 ms, plus once at the end. */
+export function progressMeter(phase: Progress['phase'], bytesTotal: number, listener: ProgressListener | undefined) {
+  let bytesDone = 0;
+  let last = 0;
+  return {
+    add(n: number, space?: string) {
+      bytesDone += n;
+      const t = Date.now();
+      if (listener && t - last >= 100) {
+        last = t;
+        listener({ phase, bytesDone, bytesTotal, ...(space ? { space } : {}) });
+      }
+    },
+    done() {
+      listener?.({ phase, bytesDone, bytesTotal });
+    },
+    get bytesDone() {
+      return bytesDone;
+    },
+  };
+}
