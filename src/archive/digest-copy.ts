@@ -22,12 +22,13 @@ export function readFileChunks(file: string, signal?: AbortSignal, start?: numbe
 
 /**
  * Copies exactly `expectedSize` bytes. More or fewer means the source changed under us (the snapshot
- * was not frozen), which is an error, never a silently different archive.
+ * was not frozen), which is an error, never a silently different archive. With `expectedSize`
+ * undefined any size is taken and the caller judges it (restore compares size and digest together).
  */
 export async function copyWithDigest(
   source: AsyncIterable<Buffer>,
   write: (buf: Buffer) => Promise<void> | void,
-  expectedSize: number,
+  expectedSize: number | undefined,
   signal: AbortSignal,
   what: string,
 ): Promise<Digested> {
@@ -36,11 +37,11 @@ export async function copyWithDigest(
   for await (const buf of source) {
     throwIfAborted(signal, { path: what });
     size += buf.length;
-    if (size > expectedSize) throw new Error(`${what} grew while it was read (expected ${expectedSize} bytes): the copy was not frozen`);
+    if (expectedSize !== undefined && size > expectedSize) throw new Error(`${what} grew while it was read (expected ${expectedSize} bytes): the copy was not frozen`);
     hash.update(buf);
     await write(buf);
   }
-  if (size !== expectedSize) throw new Error(`${what} has ${size} bytes, expected ${expectedSize}: it changed while it was read`);
+  if (expectedSize !== undefined && size !== expectedSize) throw new Error(`${what} has ${size} bytes, expected ${expectedSize}: it changed while it was read`);
   return { size, sha256: hash.digest('hex') };
 }
 

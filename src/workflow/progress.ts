@@ -29,3 +29,11 @@ export function progressMeter(phase: Progress['phase'], bytesTotal: number, list
     },
   };
 }
+
+/** Passes a byte stream through, telling `add` how many bytes went by. */
+export async function* countedBytes(source: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
+  for await (const b of source) {
+    add(b.length);
+    yield b;
+  }
+}

@@ -17,7 +17,7 @@ import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
 import type { BackupMeta } from '../model.js';
 import { parseUntil } from '../util/time.js';
 import { adapterOf, instanceContext, targetOf } from './context.js';
-import { progressMeter, type ProgressListener } from './progress.js';
+import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 import { swapIn, type StagedFile } from './swap.js';
 
 export interface RestoreOptions {
@@ -166,7 +166,7 @@ async function extractSpace(
       const sink = new FileSink(temp);
       let got;
       try {
-        got = await copyWithDigest(counted(body, (n) => meter.add(n, space)), (b) => sink.write(b), Number.MAX_SAFE_INTEGER, signal, m.name);
+        got = await copyWithDigest(countedBytes(body, (n) => meter.add(n, space)), (b) => sink.write(b), undefined, signal, m.name);
         await sink.close();
       } catch (err) {
         sink.destroy();
@@ -198,11 +198,4 @@ async function applyAttributes(p: string, m: ManifestMember, isLink: boolean): P
   if (isLink) return;
   if (m.mode !== undefined) await chmod(p, m.mode);
   if (m.mtimeMs !== undefined) await utimes(p, new Date(), new Date(m.mtimeMs));
-}
-
-async function* counted(source: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const b of source) {
-    add(b.length);
-    yield b;
-  }
 }

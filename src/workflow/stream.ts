@@ -10,7 +10,7 @@ import { readFileChunks } from '../archive/digest-copy.js';
 import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Space } from '../model.js';
 import type { Snapshot } from '../snapshot/snapshot-provider.js';
-import { progressMeter, type ProgressListener } from './progress.js';
+import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 
 export interface StreamResult {
   spaces: ManifestSpace[];
@@ -65,7 +65,7 @@ export async function streamSpaces(o: {
       try {
         const written =
           chunk.type === 'file'
-            ? await out.addFile(header, counted(readFileChunks(o.snapshot.pathOf(chunk), o.signal), (n) => meter.add(n, space.name)), o.signal)
+            ? await out.addFile(header, countedBytes(readFileChunks(o.snapshot.pathOf(chunk), o.signal), (n) => meter.add(n, space.name)), o.signal)
             : await out.addEntry(header);
         members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.details ? { details: chunk.details } : {}) });
       } catch (err) {
@@ -86,13 +86,6 @@ function pick(c: Chunk): Partial<MemberHeader> {
     ...(c.mtimeMs !== undefined ? { mtimeMs: c.mtimeMs } : {}),
     ...(c.linkTarget !== undefined ? { linkTarget: c.linkTarget } : {}),
   };
-}
-
-async function* counted(source: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const b of source) {
-    add(b.length);
-    yield b;
-  }
 }
 
 async function statFrozen(snapshot: Snapshot, c: Chunk, context: Record<string, unknown>) {

@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { listBackups } from '../../catalog/backups.js';
+import { cliOf } from '../context.js';
+import { bytes, ms, table } from '../format.js';
+
+export function register(program: Command): void {
+  program
+    .command('list')
+    .description('list the backups in the catalog, newest first')
+    .option('-i, --instance <name>', 'only this instance')
+    .action(async (opts: { instance?: string }, cmd: Command) => {
+      const cli = cliOf(cmd);
+      if (opts.instance) cli.instance(opts.instance);
+      const rows = listBackups(await cli.catalog(), opts.instance);
+      cli.print(
+        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: b.status, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, error: b.error ? JSON.parse(b.error) : null })),
+        () =>
+          rows.length === 0
+            ? 'no backups in the catalog yet; run `ebr backup`'
+            : table(
+                ['ID', 'INSTANCE', 'STATUS', 'STARTED', 'WINDOW', 'SIZE', 'NOTE'],
+                rows.map((b) => [b.id, b.instance, b.status, b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), b.status === 'failed' ? `${b.phase}: ${(JSON.parse(b.error ?? '{}') as { message?: string }).message ?? ''}`.slice(0, 80) : '']),
+              ),
+      );
+    });
+}

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { findBackup, phasesOf } from '../../catalog/backups.js';
+import { discoveryOf, membersOf } from '../../catalog/discovery.js';
+import { cliOf } from '../context.js';
+import { bytes, ms, table } from '../format.js';
+
+export function register(program: Command): void {
+  program
+    .command('show')
+    .description('one backup in detail: phases, block window, log positions, spaces')
+    .argument('[backup-id]', 'backup id, or latest', 'latest')
+    .option('-i, --instance <name>', 'instance, for latest')
+    .action(async (id: string, opts: { instance?: string }, cmd: Command) => {
+      const cli = cliOf(cmd);
+      const cat = await cli.catalog();
+      const b = findBackup(cat, id, opts.instance);
+      const phases = phasesOf(cat, b.id);
+      const discovery = discoveryOf(cat, b.id);
+      const members = new Map(membersOf(cat, b.id).map((m) => [m.name, m]));
+      const spaces = new Map<string, { name: string; kind: string; critical: boolean; chunks: number; bytes: number }>();
+      for (const d of discovery) {
+        const s = spaces.get(d.space) ?? { name: d.space, kind: d.space_kind, critical: d.critical === 1, chunks: 0, bytes: 0 };
+        s.chunks++;
+        s.bytes += members.get(d.chunk)?.size ?? d.size;
+        spaces.set(d.space, s);
+      }
+      const steps = b.window_steps ? (JSON.parse(b.window_steps) as Record<string, number>) : {};
+      const doc = {
+        id: b.id,
+        instance: b.instance,
+        vendor: b.vendor,
+        status: b.status,
+        phase: b.phase,
+        startedAt: b.started_at,
+        finishedAt: b.finished_at,
+        blockWindowMs: b.block_window_ms,
+        windowSteps: steps,
+        log: { start: b.log_start, end: b.log_end, timeline: b.timeline },
+        snapshotProvider: b.snapshot_provider,
+        target: b.target_type,
+        location: b.location,
+        bytes: b.bytes,
+        members: b.members,
+        runner: { host: b.runner_host, pid: b.runner_pid },
+        server: b.server ? JSON.parse(b.server) : null,
+        error: b.error ? JSON.parse(b.error) : null,
+        phases: phases.map((p) => ({ phase: p.phase, startedAt: p.started_at, endedAt: p.ended_at, outcome: p.outcome, durationMs: p.duration_ms })),
+        spaces: [...spaces.values()],
+      };
+      cli.print(doc, () => {
+        const err = doc.error as { message?: string; hint?: string } | null;
+        return [
+          `backup ${b.id}  ${b.status}${b.status !== 'complete' ? ` (phase ${b.phase})` : ''}`,
+          `instance ${b.instance} (${b.vendor}), snapshot ${b.snapshot_provider}, target ${b.target_type}${b.location ? ` at ${b.location}` : ''}`,
+          `started ${b.started_at}, finished ${b.finished_at ?? '-'}, runner pid ${b.runner_pid} on ${b.runner_host}`,
+          `block window ${ms(b.block_window_ms)}${Object.keys(steps).length ? `: ${Object.entries(steps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}` : ''}`,
+          ...(b.log_start || b.log_end ? [`log from ${b.log_start ?? '-'} to ${b.log_end ?? '-'}${b.timeline ? ` (timeline ${b.timeline})` : ''}`] : []),
+          ...(err ? [`error: ${err.message}`, ...(err.hint ? [`hint: ${err.hint}`] : [])] : []),
+          '',
+          table(['PHASE', 'STARTED', 'TOOK', 'OUTCOME'], phases.map((p) => [p.phase, p.started_at.slice(11, 23), ms(p.duration_ms), p.outcome ?? 'unfinished'])),
+          '',
+          table(['SPACE', 'KIND', 'CRITICAL', 'CHUNKS', 'SIZE'], [...spaces.values()].map((s) => [s.name, s.kind, s.critical ? 'yes' : '', s.chunks, bytes(s.bytes)])),
+          ...(b.bytes !== null ? [`\n${b.members} members, ${bytes(b.bytes)}`] : []),
+        ].join('\n');
+      });
+    });
+}
