@@ -178,7 +178,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const e = asEbrError(err, 'internal', ctx);
     await snapshot?.release().catch(() => undefined);
     await writer?.abort().catch(() => undefined);
-    finishBackup(cat, backupId, 'failed', { error: JSON.stringify(e.toJSON()) });
+    // The phase that failed, not the release that ran after it, is what the user needs to see.
+    finishBackup(cat, backupId, 'failed', { error: JSON.stringify(e.toJSON()), ...(typeof e.context.phase === 'string' ? { phase: e.context.phase } : {}) });
     throw e;
   }
 }

@@ -4,6 +4,7 @@
  * and timeout — on the same session, bounded by a timeout of its own. When unblock fails after another
  * failure, the first failure stays the one reported and the release error rides along.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackupMeta, DbmsSession } from '../adapter-api.js';
 import { EbrError, asEbrError } from '../errors.js';
 import type { Snapshot, SnapshotProvider, SnapshotRequest } from '../snapshot/snapshot-provider.js';
@@ -57,7 +58,13 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
       if (inside.signal.aborted) reject(inside.signal.reason);
       inside.signal.addEventListener('abort', () => reject(inside.signal.reason), { once: true });
     });
-    pending = o.provider.take(o.request, inside.signal);
+    pending = o.provider.take(o.request, inside.signal).then(async (snap) => {
+      await faultHold(inside.signal).catch(async (err) => {
+        await snap.release();
+        throw err;
+      });
+      return snap;
+    });
     const s0 = performance.now();
     snapshot = await Promise.race([pending, deadline, cancelled]);
     steps.snapshot = performance.now() - s0;
@@ -88,6 +95,15 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
     throw failure;
   }
   return { snapshot: snapshot!, meta, windowMs, steps };
+}
+
+/**
+ * Fault injection for the tests that kill or signal ebr inside the window: EBR_FAULT_HOLD_WINDOW_MS
+ * keeps the window open that long after the snapshot (abortable, so maxBlockMs still ends it).
+ */
+async function faultHold(signal: AbortSignal): Promise<void> {
+  const holdMs = Number(process.env.EBR_FAULT_HOLD_WINDOW_MS ?? 0);
+  if (holdMs > 0) await sleep(holdMs, undefined, { signal });
 }
 
 function windowExceeded(o: WindowOptions, ms: number): EbrError {

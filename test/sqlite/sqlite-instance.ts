@@ -1,0 +1,74 @@
+/** A throwaway SQLite instance for the tests: a main database and attached ones, and its ebr config. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export interface TestInstance {
+  dir: string;
+  config: string;
+  main: string;
+  side: string;
+  notes: string;
+}
+
+/** main.db (ledger), side.db (mirror) and notes.db (free text), all in WAL mode; optional padding makes main bigger. */
+export function makeInstance(dir: string, options: { provider?: string; target?: 'tar' | 'dir'; maxBlockMs?: number; padMiB?: number } = {}): TestInstance {
+  mkdirSync(dir, { recursive: true });
+  const main = path.join(dir, 'main.db');
+  const side = path.join(dir, 'side.db');
+  const notes = path.join(dir, 'notes.db');
+  const db = new Database(main);
+  db.pragma('journal_mode = WAL');
+  db.prepare('ATTACH DATABASE ? AS side').run(side);
+  db.prepare('ATTACH DATABASE ? AS notes').run(notes);
+  db.pragma('side.journal_mode = WAL');
+  db.pragma('notes.journal_mode = WAL');
+  db.exec(`
+    CREATE TABLE ledger (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL);
+    CREATE TABLE pad (id INTEGER PRIMARY KEY, blob BLOB);
+    CREATE TABLE side.mirror (seq INTEGER PRIMARY KEY);
+    CREATE TABLE notes.note (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+  `);
+  db.transaction(() => {
+    const n = db.prepare('INSERT INTO notes.note (body) VALUES (?)');
+    for (let i = 0; i < 500; i++) n.run(`note ${i}`);
+    const p = db.prepare('INSERT INTO pad (blob) VALUES (randomblob(?))');
+    for (let i = 0; i < (options.padMiB ?? 0) * 16; i++) p.run(65536);
+  })();
+  db.close();
+  const config = path.join(dir, 'ebr.yaml');
+  writeFileSync(
+    config,
+    [
+      'catalog: ./var/catalog.db',
+      'instances:',
+      '  t:',
+      '    adapter: sqlite',
+      '    sqlite: { main: ./main.db, attach: { side: ./side.db, notes: ./notes.db }, busyTimeoutMs: 10000 }',
+      `    snapshot: { provider: ${options.provider ?? 'copy'}, staging: ./var/staging }`,
+      `    target: { type: ${options.target ?? 'tar'}, path: ./var/backups }`,
+      `    maxBlockMs: ${options.maxBlockMs ?? 10000}`,
+      '',
+    ].join('\n'),
+  );
+  return { dir, config, main, side, notes };
+}
+
+export function query<T>(file: string, sql: string, attach: Record<string, string> = {}): T {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    for (const [name, f] of Object.entries(attach)) db.prepare(`ATTACH DATABASE ? AS ${name}`).run(f);
+    return db.prepare(sql).get() as T;
+  } finally {
+    db.close();
+  }
+}
+
+export function integrity(file: string): string {
+  const db = new Database(file, { fileMustExist: true });
+  try {
+    return (db.pragma('integrity_check') as Array<{ integrity_check: string }>).map((r) => r.integrity_check).join('; ');
+  } finally {
+    db.close();
+  }
+}
