@@ -128,3 +128,19 @@ describe('cli: bad input', () => {
     expect(s.stderr).toMatch(/check instances\.shop\.sqlite\.main/);
   });
 });
+
+describe('cli: two backups of one instance', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+  it('never overlap: the second is refused while the first holds the lock', async () => {
+    const inst = makeInstance(t.dir);
+    const first = runEbr(['--config', inst.config, 'backup'], { env: { EBR_FAULT_HOLD_WINDOW_MS: '4000' } });
+    await new Promise((r) => setTimeout(r, 1500));
+    const second = await runEbr(['--config', inst.config, 'backup']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/backup \S+ of instance t is still running \(pid \d+/);
+    expect((await first).code).toBe(0);
+    const third = await runEbr(['--config', inst.config, 'backup']);
+    expect(third.code, third.stderr).toBe(0);
+  });
+});
