@@ -3,6 +3,7 @@
  * adapters/index.ts registers it. Adapters know nothing of archives, targets or the CLI.
  */
 import type { z } from 'zod';
+import type { LogStore } from './logs/log-store.js';
 import type { BackupMeta, Chunk, Space } from './model.js';
 
 /** What an adapter can do; the workflow asks these instead of asking which vendor it talks to. */
@@ -27,6 +28,10 @@ export interface InstanceContext<S = unknown> {
   settings: S;
   /** Resolves a path from the config file relative to the config file's directory. */
   resolvePath(p: string): string;
+  /** The config file the instance came from, for commands the DBMS runs back into ebr (archive_command, restore_command). */
+  configFile?: string;
+  /** The instance's log archive, for adapters that keep one (capabilities.logArchive). */
+  logStore?(kind: 'wal' | 'binlog'): LogStore;
 }
 
 export interface DbmsAdapter<S = unknown> {
