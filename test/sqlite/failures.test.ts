@@ -30,6 +30,10 @@ function catalogRow(inst: TestInstance, sql: string): Record<string, unknown> | 
   const db = new Database(file, { readonly: true });
   try {
     return db.prepare(sql).get() as Record<string, unknown> | undefined;
+  } catch (err) {
+    // ebr may have created the file but not yet its tables.
+    if (/no such table/.test((err as Error).message)) return undefined;
+    throw err;
   } finally {
     db.close();
   }
