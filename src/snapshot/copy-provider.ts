@@ -25,7 +25,7 @@ export function copyProvider(settings: { staging?: string }): SnapshotProvider {
  * A byte copy through user space on purpose: fs.copyFile may use copy_file_range, which btrfs and XFS
  * turn into a clone, and then `copy` would not be the plain copy it claims to be.
  */
-async function copyBytes(from: string, to: string, signal: AbortSignal): Promise<void> {
+export async function copyBytes(from: string, to: string, signal: AbortSignal): Promise<void> {
   const src = await open(from, 'r');
   try {
     const dst = await open(to, 'wx', 0o600);

@@ -31,7 +31,12 @@ export interface SnapshotRequest {
 }
 
 export interface Snapshot {
-  /** Where the frozen copy of a chunk can be read. */
+  /**
+   * After unblock and before the first pathOf: work that makes the frozen copy readable but need not
+   * hold the database (mounting LVM snapshots). Providers whose snapshot is readable at once omit it.
+   */
+  open?(signal: AbortSignal): Promise<void>;
+  /** Where the frozen copy of a chunk can be read (after open, when the provider has one). */
   pathOf(chunk: Chunk): string;
   /** Removes what take created; safe to call twice. */
   release(): Promise<void>;

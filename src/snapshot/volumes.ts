@@ -46,6 +46,10 @@ export function volumesOf(chunks: Chunk[], mounts: Volume[] = readMounts()): Vol
 }
 
 /** realpath of the file's directory (the file itself may be a symlink chunk, recorded not followed). */
+export function realPathOf(p: string): string {
+  return realParent(p);
+}
+
 function realParent(p: string): string {
   try {
     return path.join(realpathSync(path.dirname(p)), path.basename(p));
