@@ -10,6 +10,7 @@ import * as restore from './commands/restore.js';
 import * as show from './commands/show.js';
 import * as spaces from './commands/spaces.js';
 import * as verify from './commands/verify.js';
+import * as wal from './commands/wal.js';
 
 const program = new Command('ebr')
   .description('External backup and restore for database servers: block briefly, freeze storage, stream the frozen files to an archive.')
@@ -22,7 +23,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, restore]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, restore, wal]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

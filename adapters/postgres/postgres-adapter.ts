@@ -1,0 +1,67 @@
+/** The PostgreSQL adapter: non-exclusive base backups on one session, WAL through `ebr wal`, full, partial and point-in-time restore. */
+import type { DbmsAdapter } from '../../src/adapter-api.js';
+import { EbrError, throwIfAborted } from '../../src/errors.js';
+import { postgresConfigSchema, type PostgresSettings } from './postgres-config.js';
+import { connectError, queryError } from './postgres-errors.js';
+import * as q from './postgres-queries.js';
+import { postgresRestorer } from './postgres-restorer.js';
+import { postgresSession, type ServerInfo } from './postgres-session.js';
+
+export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
+  vendor: 'postgres',
+  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, logArchive: 'wal', pointInTimeRestore: true },
+  configSchema: postgresConfigSchema as unknown as DbmsAdapter<PostgresSettings>['configSchema'],
+
+  async connect(instance, signal) {
+    const s = instance.settings;
+    const ctx = { instance: instance.name, phase: 'connect' };
+    throwIfAborted(signal, ctx);
+    const { default: pg } = await import('pg');
+    const client = new pg.Client({
+      host: s.host,
+      port: s.port,
+      user: s.user,
+      database: s.database,
+      ...(s.password !== undefined ? { password: s.password } : {}),
+      application_name: `ebr ${instance.name}`,
+      connectionTimeoutMillis: s.connectTimeoutMs,
+    });
+    // The server ending the session must not crash ebr; the next query reports it.
+    let lost: Error | undefined;
+    client.on('error', (err) => {
+      lost = err;
+    });
+    client.on('end', () => {
+      lost ??= new Error('the connection was closed');
+    });
+    const onAbort = () => void client.end().catch(() => undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await client.connect();
+    } catch (err) {
+      throw connectError(err, s, ctx);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+    let server: ServerInfo;
+    try {
+      for (const sql of q.sessionSettings) await client.query(sql);
+      server = (await client.query<ServerInfo>(q.describeServer)).rows[0]!;
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw queryError(err, 'connect', 'cannot read the server settings', ctx);
+    }
+    if (server.version_num < 150000) {
+      await client.end().catch(() => undefined);
+      throw new EbrError('connect', `PostgreSQL ${server.version} is too old for ebr: it needs 15 or later (pg_backup_start)`, {
+        hint: 'upgrade the server, or back it up with the tools of its version',
+        context: ctx,
+      });
+    }
+    return postgresSession(client, instance, server, () => lost);
+  },
+
+  async restorer(instance, plan) {
+    return postgresRestorer(instance, plan);
+  },
+};
