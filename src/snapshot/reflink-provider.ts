@@ -4,7 +4,7 @@
  * filesystem: the staging directory sits beside the chunks, or under `snapshot.staging` on the same volume.
  */
 import { constants } from 'node:fs';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError } from '../errors.js';
 import type { Chunk } from '../model.js';
@@ -48,6 +48,7 @@ function topDirOf(chunk: Chunk): string {
 async function probeClone(chunk: Chunk, dir: string): Promise<void> {
   let probeDir: string | undefined;
   try {
+    await mkdir(dir, { recursive: true });
     probeDir = await mkdtemp(path.join(dir, '.ebr-reflink-probe-'));
     const a = path.join(probeDir, 'a');
     await writeFile(a, 'ebr');
