@@ -1,7 +1,10 @@
 /**
  * Benchmark (not a test): times `ebr backup` against GNU tar of the same files in the same run.
  *
- *   npm run bench -- [--size-mb 1024] [--runs 3] [--dir DIR] [--provider copy|reflink] [--no-drop-caches]
+ *   npm run bench -- [--size-mb 1024] [--runs 3] [--dir DIR] [--provider copy|reflink] [--fs btrfs|xfs] [--no-drop-caches]
+ *
+ * --fs makes a loop-device filesystem of that kind for the run (root; btrfs-progs / xfsprogs), so the
+ * reflink provider can be measured where it belongs, and removes it afterwards.
  *
  * It generates a SQLite instance of the given size (main + two attached databases), then alternates
  * `tar -cf` of the same files and `ebr backup` (sha256 of every byte included), dropping the page
@@ -79,7 +82,27 @@ function timed(fn: () => void): number {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+const fsKind = args.includes('--fs') ? opt('fs', 'btrfs') : undefined;
+let loop: { dev: string; image: string } | undefined;
 rmSync(dir, { recursive: true, force: true });
+if (fsKind) {
+  mkdirSync(dir, { recursive: true });
+  const image = `${dir}.img`;
+  execFileSync('truncate', ['-s', `${Math.ceil((sizeMb * 4) / 1024) + 2}G`, image]);
+  const dev = execFileSync('losetup', ['-f', '--show', image]).toString().trim();
+  loop = { dev, image };
+  execFileSync(fsKind === 'xfs' ? 'mkfs.xfs' : 'mkfs.btrfs', fsKind === 'xfs' ? ['-q', '-m', 'reflink=1', dev] : ['-q', dev]);
+  execFileSync('mount', [dev, dir]);
+  process.on('exit', () => {
+    try {
+      execFileSync('umount', [dir]);
+    } finally {
+      execFileSync('losetup', ['-d', dev]);
+      rmSync(image, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
 console.log(`generating a ${sizeMb} MB SQLite instance in ${dir} …`);
 const files = makeInstance();
 const bytes = files.reduce((a, f) => a + Number(execFileSync('stat', ['-c', '%s', f]).toString()), 0);
@@ -107,5 +130,5 @@ const rows = [
 console.log(`\n${(bytes / 1e6).toFixed(0)} MB in ${files.length} files, ${runs} runs, medians, ${dropCaches ? 'page cache dropped before each run (if root)' : 'warm cache'}`);
 console.log(['method'.padEnd(44), 'ms'.padStart(8), 'MB/s'.padStart(6), 'x tar'.padStart(6)].join(' '));
 for (const [name, ms, ratio] of rows) console.log([name.padEnd(44), ms.toFixed(0).padStart(8), mbps(ms).padStart(6), ratio.toFixed(2).padStart(6)].join(' '));
-console.log(`block window: median ${median(windows).toFixed(1)} ms (${provider})`);
-rmSync(dir, { recursive: true, force: true });
+console.log(`block window: median ${median(windows).toFixed(1)} ms (${provider}${loop ? ` on ${fsKind} over a loop device` : ''})`);
+if (!loop) rmSync(dir, { recursive: true, force: true });
