@@ -5,7 +5,7 @@
  * must not find after a restore (postmaster.pid, pg_internal.init, temp files, replication slots, the
  * contents of pg_wal — WAL comes from the log archive).
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { chunkOf } from '../../src/chunks.js';
 import { EbrError } from '../../src/errors.js';
@@ -34,6 +34,8 @@ export interface ClusterLayout {
   tablespaces: TablespaceInfo[];
   /** log_directory when it lies inside the data directory (relative): its extra files survive an in-place restore. */
   logDirectory?: string;
+  /** Permission bits of the data directory itself (0700, or 0750 with group access); restore puts them back. */
+  dataDirectoryMode?: number;
 }
 
 /** Directories whose contents the server rebuilds; the directory itself is kept (pg_basebackup's excludeDirContents). */
@@ -82,6 +84,7 @@ export function spaceNameOf(db: DatabaseInfo, taken: Set<string>): string {
 
 export async function discoverLayout(layout: ClusterLayout, instance: string, signal?: AbortSignal): Promise<Space[]> {
   const data = layout.dataDirectory;
+  layout.dataDirectoryMode = (await stat(data)).mode & 0o777;
   const taken = new Set<string>([clusterSpace]);
   const spaceByOid = new Map<number, string>();
   const spaces = new Map<string, Space>();

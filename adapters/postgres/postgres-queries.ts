@@ -12,7 +12,7 @@ export const describeServer = `
 SELECT current_setting('server_version') AS version,
        current_setting('server_version_num')::int AS version_num,
        current_setting('data_directory', true) AS data_directory,
-       current_setting('wal_segment_size')::bigint AS wal_segment_size,
+       (SELECT setting::bigint * CASE unit WHEN '8kB' THEN 8192 WHEN 'MB' THEN 1048576 ELSE 1 END FROM pg_settings WHERE name = 'wal_segment_size') AS wal_segment_size,
        (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
        (SELECT catalog_version_no FROM pg_control_system()) AS catalog_version,
        (SELECT timeline_id FROM pg_control_checkpoint()) AS timeline,

@@ -152,6 +152,8 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
       // 4. An empty pg_wal: WAL comes from the archive. What was there is set aside, not deleted (it may hold unarchived WAL).
       const walAside = await emptyWalDir(dataDir, plan, owner);
       if (walAside) notes.push(`the old contents of pg_wal were moved to ${walAside}; remove them once the restored cluster runs`);
+      // The data directory itself is no chunk: under --to it was just made, by whoever runs ebr. The server insists on 0700/0750 and its own user.
+      await applyOwner(dataDir, { ...(owner ?? {}), mode: layout.dataDirectoryMode ?? 0o700 }, false);
       // 5. backup_label, tablespace_map, recovery.signal and the recovery settings.
       await writeOwned(path.join(dataDir, 'backup_label'), plan.meta.files!.backup_label!, owner);
       const map = plan.meta.files?.tablespace_map;
