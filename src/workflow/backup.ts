@@ -84,7 +84,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let writer: ArchiveWriter | undefined;
   let snapshot: Snapshot | undefined;
   try {
-    await using session = await phase('connect', () => adapter.connect(instanceContext(instance), signal));
+    await using session = await phase('connect', () => adapter.connect(instanceContext(o.config, instance), signal));
     const server = await session.describe();
     updateBackup(cat, backupId, { server: JSON.stringify(server) });
     if (session.preflight) await phase('preflight', () => session.preflight!(signal));

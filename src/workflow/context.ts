@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { DbmsAdapter, InstanceContext } from '../adapter-api.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { EbrError } from '../errors.js';
+import { logStoreFor } from '../logs/log-store.js';
 import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
 
 export function adapterOf(instance: InstanceConfig): DbmsAdapter {
@@ -12,8 +13,14 @@ export function adapterOf(instance: InstanceConfig): DbmsAdapter {
   return adapter;
 }
 
-export function instanceContext(instance: InstanceConfig): InstanceContext {
-  return { name: instance.name, settings: instance.settings, resolvePath: instance.resolvePath };
+export function instanceContext(config: Config, instance: InstanceConfig): InstanceContext {
+  return {
+    name: instance.name,
+    settings: instance.settings,
+    resolvePath: instance.resolvePath,
+    configFile: config.file,
+    logStore: (kind) => logStoreFor(instance, kind),
+  };
 }
 
 /** The copy provider stages beside the catalog unless told otherwise, never in a shared /tmp. */

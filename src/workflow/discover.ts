@@ -20,7 +20,7 @@ export async function discoverInstance(config: Config, instance: InstanceConfig,
   const ctx = { instance: instance.name };
   let session;
   try {
-    session = await adapter.connect(instanceContext(instance), signal);
+    session = await adapter.connect(instanceContext(config, instance), signal);
   } catch (err) {
     throw asEbrError(err, 'connect', { ...ctx, phase: 'connect' });
   }

@@ -71,7 +71,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     ...(until ? { until } : {}),
     meta,
   };
-  const restorer = await adapter.restorer(instanceContext(instance), plan);
+  const restorer = await adapter.restorer(instanceContext(o.config, instance), plan);
   const toWrite = restorer.spacesToWrite?.(requested) ?? requested;
   const restoreRow = cat.db
     .prepare("INSERT INTO restores (backup_id, mode, spaces, target_dir, until, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')")
