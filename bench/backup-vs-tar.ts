@@ -1,7 +1,7 @@
 /**
  * Benchmark (not a test): times `ebr backup` against GNU tar of the same files in the same run.
  *
- *   npm run bench -- [--size-mb 1024] [--runs 3] [--dir DIR] [--provider copy|reflink] [--fs btrfs|xfs] [--no-drop-caches]
+ *   npm run bench -- [--size-mb 1024] [--runs 3] [--dir DIR] [--provider copy|reflink] [--parallel N] [--fs btrfs|xfs] [--no-drop-caches]
  *
  * --fs makes a loop-device filesystem of that kind for the run (root; btrfs-progs / xfsprogs), so the
  * reflink provider can be measured where it belongs, and removes it afterwards.
@@ -26,6 +26,7 @@ const opt = (name: string, def: string) => {
 const sizeMb = Number(opt('size-mb', '1024'));
 const runs = Number(opt('runs', '3'));
 const provider = opt('provider', 'copy');
+const parallel = Number(opt('parallel', '2'));
 const dropCaches = !args.includes('--no-drop-caches');
 const dir = path.resolve(opt('dir', path.join(os.tmpdir(), `ebr-bench-${process.pid}`)));
 const ebr = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/cli/main.js');
@@ -58,6 +59,7 @@ instances:
     snapshot: { provider: ${provider}, staging: ./var/staging }
     target: { type: tar, path: ./var/backups }
     maxBlockMs: 3600000
+    parallelStreams: ${parallel}
 `,
   );
   return files;

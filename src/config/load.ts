@@ -18,6 +18,7 @@ export interface InstanceConfig {
   snapshot: SnapshotSettings;
   target: TargetSettings;
   maxBlockMs: number;
+  parallelStreams: number;
   schedule?: string;
   retention?: { full: number };
   resolvePath(p: string): string;
@@ -67,7 +68,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     if (!targetNames().includes(inst.target.type)) {
       throw configError(file, `${at}.target.type`, inst.target.type, `one of ${targetNames().join(', ')}`);
     }
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'schedule', 'retention', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'retention', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -91,6 +92,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       snapshot: { ...inst.snapshot, ...(inst.snapshot.staging ? { staging: resolvePath(inst.snapshot.staging) } : {}) },
       target: { ...inst.target, path: isUrl(inst.target.path) ? inst.target.path : resolvePath(inst.target.path) },
       maxBlockMs: inst.maxBlockMs,
+      parallelStreams: inst.parallelStreams,
       ...(inst.schedule ? { schedule: inst.schedule } : {}),
       ...(inst.retention ? { retention: inst.retention } : {}),
       resolvePath,

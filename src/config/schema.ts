@@ -23,6 +23,8 @@ export const instanceSchema = z
     snapshot: snapshotSchema.default({ provider: 'copy' }),
     target: targetSchema,
     maxBlockMs: z.number().int().positive().max(3_600_000).default(10_000),
+    /** Spaces streamed at once; two readers keep one disk busier than one. */
+    parallelStreams: z.number().int().min(1).max(64).default(2),
     schedule: z.string().optional(),
     retention: z.object({ full: z.number().int().positive() }).strict().optional(),
   })

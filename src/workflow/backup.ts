@@ -133,7 +133,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     writer = await target.create({ instance: instance.name, backupId });
     updateBackup(cat, backupId, { location: writer.location });
     const w = writer;
-    const streamed = await phase('stream', () => streamSpaces({ spaces, snapshot: snapshot!, writer: w, signal, context: ctx, ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+    const streamed = await phase('stream', () => streamSpaces({ spaces, snapshot: snapshot!, writer: w, signal, context: ctx, parallel: instance.parallelStreams, ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
 
     await phase('seal', async () => {
       const metaFiles = Object.entries(window.meta.files ?? {});
