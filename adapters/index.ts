@@ -1,9 +1,11 @@
 /** Every adapter ebr ships; a new vendor is one folder under adapters/ and one line here. */
 import type { DbmsAdapter } from '../src/adapter-api.js';
+import { mariadbAdapter } from './mariadb/index.js';
 import { postgresAdapter } from './postgres/index.js';
 import { sqliteAdapter } from './sqlite/index.js';
 
 export const adapters: ReadonlyArray<DbmsAdapter<never>> = [
   sqliteAdapter as DbmsAdapter<never>,
   postgresAdapter as DbmsAdapter<never>,
+  mariadbAdapter as DbmsAdapter<never>,
 ];

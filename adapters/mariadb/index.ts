@@ -1,0 +1,1 @@
+export { mariadbAdapter } from './mariadb-adapter.js';

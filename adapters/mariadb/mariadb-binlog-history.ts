@@ -1,0 +1,52 @@
+/**
+ * A restored server must not write binlogs under names the archive already holds from the old history
+ * (the binlog that held the backup position, and every later one, exist there with other contents).
+ * After recovery and replay, the restored server starts a new binlog history: its GTID state is kept
+ * (SET GLOBAL gtid_binlog_state, which also empties the binlog), and the one new binlog is renamed past
+ * the highest number either the restore or the archive has seen. Replication and later syncs then
+ * continue from there.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { numberOf } from '../../src/logs/binlog-sync.js';
+import type { Sql } from './mariadb-connection.js';
+import type { ServerLayout } from './mariadb-layout.js';
+
+/** How the index names its files: `./` for the data directory, or an absolute directory. */
+export async function indexPrefix(l: ServerLayout): Promise<string> {
+  if (!l.binlogIndex || !l.binlogBasename) return './';
+  const first = (await readFile(l.binlogIndex, 'utf8').catch(() => '')).split('\n').find(Boolean);
+  const dir = path.dirname(l.binlogBasename);
+  if (!first || !path.isAbsolute(first)) return dir === l.datadir ? './' : `${dir}/`;
+  return `${dir}/`;
+}
+
+/** Lists exactly the given binlog files in the index, oldest first. */
+export async function writeBinlogIndex(l: ServerLayout, prefix: string, names: string[]): Promise<void> {
+  if (!l.binlogIndex) return;
+  const sorted = [...names].sort((a, b) => (numberOf(a) ?? 0) - (numberOf(b) ?? 0));
+  await writeFile(l.binlogIndex, sorted.map((n) => `${prefix}${n}\n`).join(''));
+}
+
+/** On the temporary server, before its shutdown: keeps the GTID state, drops the old binlog files. */
+export async function resetBinlogKeepingState(admin: Sql): Promise<string> {
+  const [row] = await admin.query('SELECT @@global.gtid_binlog_state AS state');
+  const state = String(row?.state ?? '');
+  if (state) await admin.query('SET GLOBAL gtid_binlog_state = ?', [state]);
+  else await admin.query('RESET MASTER');
+  return state;
+}
+
+/** After the shutdown: the fresh `<base>.000001` becomes `<base>.<next>`. */
+export async function renumberFirstBinlog(l: ServerLayout, prefix: string, next: number): Promise<string | undefined> {
+  if (!l.binlogBasename) return undefined;
+  const from = `${l.binlogBasename}.000001`;
+  const name = `${path.basename(l.binlogBasename)}.${String(next).padStart(6, '0')}`;
+  await rename(from, path.join(path.dirname(l.binlogBasename), name));
+  await writeBinlogIndex(l, prefix, [name]);
+  return name;
+}
+
+export function nextBinlogNumber(names: string[]): number {
+  return Math.max(1, ...names.map((n) => numberOf(n) ?? 0)) + 1;
+}

@@ -1,0 +1,139 @@
+/**
+ * Full restore: every space back into the server's own directories (server stopped) or into one data
+ * directory under --to DIR; then a temporary server on the restored files runs crash recovery, takes
+ * the archived binlogs from the backup's position up to --until (or to the end of the archive), starts
+ * a new binlog history that keeps the GTID state, and shuts down cleanly. The user then starts the
+ * real server on files that hold exactly the transactions committed up to that time.
+ *
+ * `--partial SCHEMA --to DIR` uses the same path with only the server space and those schemas: a
+ * data directory that starts on its own, at the backup's time.
+ */
+import { chown, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { InstanceContext, RestorePlan, Restorer } from '../../src/adapter-api.js';
+import { EbrError, throwIfAborted } from '../../src/errors.js';
+import { replayChain, type ReplayPlan } from '../../src/logs/binlog-chain.js';
+import { archivedRanges } from '../../src/logs/binlog-sync.js';
+import type { LogStore } from '../../src/logs/log-store.js';
+import { indexPrefix, nextBinlogNumber, renumberFirstBinlog, resetBinlogKeepingState, writeBinlogIndex } from './mariadb-binlog-history.js';
+import type { MariadbSettings } from './mariadb-config.js';
+import { replayBinlogs } from './mariadb-replay.js';
+import { backupPointOf, destinationIn, ownerOf, restoredLayout, runAsUser, serverOptions } from './mariadb-restore-plan.js';
+import { assertNotInUse } from './mariadb-server-check.js';
+import { displaceStrays } from './mariadb-strays.js';
+import { startTempServer } from './mariadb-temp-server.js';
+import { findTools, type Tools } from './mariadb-tools.js';
+
+export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: RestorePlan, store: LogStore | undefined): Restorer {
+  const point = backupPointOf(plan.meta, instance.name);
+  const base = plan.targetDir;
+  const layout = restoredLayout(point, base);
+  const destinationOf = destinationIn(base);
+  const written = plan.spaces.filter((s) => plan.requested.includes(s.name) || s.critical);
+  const chunks = written.flatMap((s) => s.chunks);
+  const ctx = { instance: instance.name, backupId: plan.backupId, phase: 'restore' };
+  const binlogChunks = chunks.filter((c) => c.details?.role === 'binlog').map((c) => path.basename(c.path));
+  // Roll forward only a whole server; a data directory with some schemas missing could not replay.
+  const rollForward = plan.mode === 'full' && point.file !== undefined;
+  let tools: Tools | undefined;
+  let replay: ReplayPlan | undefined;
+  const notes: string[] = [];
+
+  return {
+    spacesToWrite: (requested) => [...new Set([...plan.spaces.filter((s) => s.critical).map((s) => s.name), ...requested])],
+
+    async check() {
+      if (plan.mode === 'partial' && plan.until) {
+        throw new EbrError('usage', '--until cannot be combined with --partial … --to DIR: binlogs replay into the whole server', {
+          hint: 'restore the whole server with --to DIR --until TIME, or leave out --until',
+          context: ctx,
+        });
+      }
+      if (plan.until && point.serverEpoch && plan.until.getTime() / 1000 < Math.floor(point.serverEpoch)) {
+        throw new EbrError('usage', `--until ${plan.until.toISOString()} is before backup ${plan.backupId} was taken (${new Date(point.serverEpoch * 1000).toISOString()})`, {
+          hint: 'pick an older backup (`ebr list`), or a later time',
+          context: ctx,
+        });
+      }
+      tools = findTools(point.flavor === 'mysql' ? 'mysql' : 'mariadb', instance.settings, instance.name);
+      if (base) {
+        const present = await readdir(base).catch(() => [] as string[]);
+        if (present.length > 0) {
+          throw new EbrError('usage', `${base} is not empty; a restore with --to needs an empty or new directory`, { hint: 'give a new directory, or empty this one', context: { ...ctx, path: base } });
+        }
+      }
+      await assertNotInUse(instance, chunks.map(destinationOf), base ? undefined : layout.pidFile, !base);
+      if (rollForward && plan.until) {
+        if (!store) {
+          throw new EbrError('logArchive', 'no binlog archive is available to this restore, so --until cannot be honoured', {
+            hint: 'binlogs are archived under <target.path>/<instance>/binlog by `ebr binlog sync` and after each backup',
+            context: ctx,
+          });
+        }
+        replay = replayChain(await archivedRanges(store), { file: point.file!, position: point.position! }, plan.until, instance.name);
+      } else if (rollForward && store) {
+        const ranges = await archivedRanges(store);
+        if (ranges.some((r) => r.name === point.file)) replay = replayChain(ranges, { file: point.file!, position: point.position! }, undefined, instance.name);
+        else notes.push(`the binlog ${point.file} of the backup's position is not archived: restored to the backup's time only`);
+      } else if (rollForward) {
+        notes.push('no binlog archive was given to this restore: restored to the backup\'s time only');
+      }
+    },
+
+    destinationOf,
+
+    async finish(signal) {
+      if (!base) {
+        const restored = new Set<string>(chunks.map(destinationOf));
+        const { dir, moved } = await displaceStrays(layout, restored, plan.backupId, instance.name);
+        if (moved.length > 0) notes.push(`${moved.length} file(s) made after the backup were moved aside to ${dir}`);
+      }
+      const prefix = await indexPrefix(layout);
+      await writeBinlogIndex(layout, prefix, binlogChunks);
+
+      const run = await mkdtemp(path.join(instance.settings.scratchDir ? instance.resolvePath(instance.settings.scratchDir) : os.tmpdir(), 'ebr-mariadb-run-'));
+      const owner = ownerOf(plan);
+      const runAs = runAsUser(plan);
+      if (owner && process.getuid?.() === 0) await chown(run, owner.uid, owner.gid);
+      const details: Record<string, unknown> = {};
+      try {
+        throwIfAborted(signal, ctx);
+        const server = await startTempServer({ program: tools!.server, datadir: layout.datadir, scratch: run, ...(runAs ? { runAs } : {}), options: serverOptions(point, layout, instance.settings, base !== undefined), instance: instance.name }, signal);
+        try {
+          notes.push(`crash recovery ran on ${layout.datadir}`);
+          if (replay && store) {
+            const fetched = path.join(run, 'binlogs');
+            await mkdir(fetched);
+            const r = await replayBinlogs({ tools: tools!, store, plan: replay, ...(plan.until ? { until: plan.until } : {}), socket: server.socket, scratch: fetched, instance: instance.name, signal });
+            notes.push(`replayed ${r.files.join(', ')} from position ${replay.startPosition}${r.stopDatetime ? ` up to ${r.stopDatetime} UTC` : ' to the end of the archive'} in ${Math.round(r.ms)} ms`, ...replay.notes);
+            Object.assign(details, { replayed: r.files, stopDatetime: r.stopDatetime, replayMs: Math.round(r.ms), reachesTarget: replay.reachesTarget });
+          }
+          const admin = await server.connect(signal);
+          let state: string | undefined;
+          try {
+            const [pos] = await admin.query(point.flavor === 'mysql' ? 'SELECT @@global.gtid_executed AS gtid' : 'SELECT @@global.gtid_binlog_pos AS gtid');
+            details.gtid = String(pos?.gtid ?? '');
+            if (point.flavor === 'mariadb' && layout.binlogBasename) state = await resetBinlogKeepingState(admin);
+          } finally {
+            await admin.end();
+          }
+          await server.stop();
+          if (state !== undefined) {
+            const archived = store ? (await store.list(`${path.basename(layout.binlogBasename!)}.`)).map((e) => e.name).filter((n) => /\.\d+$/.test(n)) : [];
+            const name = await renumberFirstBinlog(layout, prefix, nextBinlogNumber([...binlogChunks, ...archived]));
+            notes.push(`a new binlog history starts at ${name} with GTID state ${state || '(empty)'}, after every binlog the archive holds`);
+            details.newBinlog = name;
+          }
+        } catch (err) {
+          await server.kill();
+          throw err;
+        }
+      } finally {
+        await rm(run, { recursive: true, force: true });
+      }
+      notes.push(base ? `start a server on it with --datadir=${base}${layout.binlogBasename ? ` --log-bin=${layout.binlogBasename}` : ''} (and the restored settings)` : `start the server: systemctl start mariadb`);
+      return { notes, details: { gtid: details.gtid, ...details } };
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The MariaDB/MySQL session: one held connection that discovers, quiesces DDL before the window,
+ * holds commits inside it, reads the binlog position there, and releases on the same connection.
+ *
+ * MariaDB: START, FLUSH, BLOCK_DDL before the window; BLOCK_COMMIT opens it; END closes it.
+ * MySQL 8: LOCK INSTANCE FOR BACKUP before; log_status read inside; UNLOCK INSTANCE after.
+ * If the connection drops, the server releases the stage or lock by itself, so a dead ebr never
+ * leaves writers blocked; a window whose connection died is reported as failed, never as a backup.
+ */
+import type { BlockToken, DbmsSession } from '../../src/adapter-api.js';
+import { EbrError, throwIfAborted } from '../../src/errors.js';
+import type { BackupMeta, Space } from '../../src/model.js';
+import type { Row, Sql } from './mariadb-connection.js';
+import { catalogOf, discoverSpaces } from './mariadb-discovery.js';
+import { isConnectionLost, sqlError } from './mariadb-errors.js';
+import { layoutOf, type ServerSettings } from './mariadb-layout.js';
+import { settingsQuery, type BinlogPosition, type Dialect, type ServerVersion } from './mariadb-queries.js';
+
+export interface SessionOptions {
+  instance: string;
+  version: ServerVersion;
+  dialect: Dialect;
+  lockWaitTimeoutS: number;
+  requireBinlog: boolean;
+  /** Work after release (archiving the binlogs the backup needs), when the workflow gave a log archive. */
+  afterRelease?: (sql: Sql, meta: BackupMeta, signal: AbortSignal) => Promise<void>;
+}
+
+/** What the server handed back at the close of the window, as stored in meta/ and the manifest. */
+export interface BackupPoint extends BinlogPosition {
+  flavor: string;
+  version: string;
+  /** Server variables restore needs to start a server on the restored files. */
+  settings: ServerSettings;
+}
+
+export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
+  const ctx = { instance: o.instance };
+  let settings: ServerSettings | undefined;
+  /** Statements of checkpoint/block ran and their release has not: the server holds something for us. */
+  let held = false;
+
+  const run = async (statement: string, phase: string, signal?: AbortSignal): Promise<Row[]> => {
+    throwIfAborted(signal, { ...ctx, phase });
+    // A cancelled wait must not stay queued on the server: dropping the connection ends it there too.
+    const onAbort = () => sql.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await sql.query(statement);
+    } catch (err) {
+      throwIfAborted(signal, { ...ctx, phase });
+      throw sqlError(err, phase === 'acquire' || phase === 'checkpoint' ? 'block' : phase === 'discover' ? 'discover' : 'block', `${statement} failed`, { ...ctx, phase });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  };
+
+  const loadSettings = async (signal?: AbortSignal): Promise<ServerSettings> => {
+    if (!settings) {
+      const rows = await run(settingsQuery(o.dialect.settings), 'discover', signal);
+      settings = Object.fromEntries(rows.map((r) => [String(r.Variable_name), String(r.Value ?? '')]));
+    }
+    return settings;
+  };
+
+  const release = async (): Promise<void> => {
+    if (!held) return;
+    held = false;
+    for (const s of o.dialect.unblock) await sql.query(s);
+  };
+
+  return {
+    async describe() {
+      const s = await loadSettings();
+      return { flavor: o.version.flavor, version: o.version.version, connectionId: sql.threadId, settings: s };
+    },
+
+    async preflight(signal) {
+      const s = await loadSettings(signal);
+      if (o.requireBinlog && !/^(on|1)$/i.test(s.log_bin ?? '')) {
+        throw new EbrError('config', `the binary log is off on instance ${o.instance}: no point-in-time restore would be possible`, {
+          hint: 'set log_bin (and server_id) in the server\'s configuration and restart it, or set mariadb.requireBinlog: false to back up without it',
+          context: { ...ctx, phase: 'preflight' },
+        });
+      }
+    },
+
+    async discover(signal): Promise<Space[]> {
+      const s = await loadSettings(signal);
+      const layout = layoutOf(s);
+      const binlogOn = layout.binlogBasename !== undefined;
+      const catalog = catalogOf(
+        await run('SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA', 'discover', signal),
+        await run(o.dialect.tablespaces, 'discover', signal),
+        await run(
+          "SELECT TABLE_SCHEMA AS `schema`, TABLE_NAME AS `table`, ENGINE AS engine FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' AND ENGINE IS NOT NULL AND TABLE_SCHEMA NOT IN ('information_schema', 'performance_schema')",
+          'discover',
+          signal,
+        ),
+        binlogOn ? await run('SHOW BINARY LOGS', 'discover', signal) : [],
+      );
+      return discoverSpaces(layout, catalog, o.instance);
+    },
+
+    async checkpoint(signal) {
+      await loadSettings(signal);
+      for (const s of o.dialect.sessionSetup(o.lockWaitTimeoutS)) await run(s, 'checkpoint', signal);
+      held = true;
+      for (const s of o.dialect.checkpoint) await run(s, 'checkpoint', signal);
+    },
+
+    async block(signal): Promise<BlockToken> {
+      const blockedAt = Date.now();
+      held = true;
+      for (const s of o.dialect.block) await run(s, 'acquire', signal);
+      const position = await o.dialect.readPosition((s) => run(s, 'acquire', signal));
+      return { blockedAt, details: { ...position } };
+    },
+
+    async unblock(token): Promise<BackupMeta> {
+      if (sql.busy || sql.closed) {
+        // A statement is still waiting (the gate gave up on it) or the connection is gone: dropping the
+        // connection is the one release that cannot wait behind the stuck statement.
+        sql.destroy();
+        held = false;
+        throw new EbrError('block', `the connection holding the backup lock was ${sql.busy ? 'still busy' : 'lost'} when the window closed; it was dropped, which released the lock`, {
+          hint: 'the snapshot cannot be trusted and the backup is failed; look for a killed connection or a server restart, then run the backup again',
+          context: { ...ctx, phase: 'release' },
+        });
+      }
+      try {
+        // Same session as the block, or the snapshot was taken without the lock held.
+        const [row] = await sql.query('SELECT CONNECTION_ID() AS id');
+        if (String(row?.id) !== String(sql.threadId)) {
+          throw new EbrError('block', `the session changed inside the window (connection ${sql.threadId} became ${String(row?.id)})`, {
+            hint: 'the snapshot cannot be trusted; run the backup again',
+            context: { ...ctx, phase: 'release' },
+          });
+        }
+        await release();
+      } catch (err) {
+        held = false;
+        sql.destroy();
+        if (err instanceof EbrError) throw err;
+        throw sqlError(err, 'block', isConnectionLost(err) ? 'the connection holding the backup lock was lost inside the window' : 'releasing the backup lock failed', { ...ctx, phase: 'release' });
+      }
+      return backupMeta(token, o, settings ?? {});
+    },
+
+    async afterRelease(meta, signal) {
+      if (o.afterRelease && !sql.closed) await o.afterRelease(sql, meta, signal);
+    },
+
+    async [Symbol.asyncDispose]() {
+      if (held && !sql.closed && !sql.busy) await release().catch(() => undefined);
+      held = false;
+      if (sql.busy) sql.destroy();
+      await sql.end();
+    },
+  };
+}
+
+function backupMeta(token: BlockToken, o: SessionOptions, settings: ServerSettings): BackupMeta {
+  const p = (token.details ?? {}) as unknown as BinlogPosition;
+  const point: BackupPoint = { ...p, flavor: o.version.flavor, version: o.version.version, settings };
+  const line = p.file ? `${p.file}\t${p.position}\t${p.gtid ?? ''}\n` : '';
+  return {
+    files: {
+      // The same shape as mariabackup's xtrabackup_binlog_info: file, position, GTID.
+      ...(line ? { binlog_position: line } : {}),
+      'server.json': `${JSON.stringify(point, null, 2)}\n`,
+    },
+    ...(p.file ? { logStart: `${p.file}:${p.position}` } : {}),
+    details: { ...point },
+  };
+}

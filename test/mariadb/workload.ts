@@ -1,0 +1,82 @@
+/** Writers for the tests: a ticker that commits as fast as it can, and random transfers between accounts. */
+import type mysql from 'mysql2/promise';
+import { waitFor } from '../helpers/env.js';
+import type { TestServer } from './server.js';
+
+export interface Writer {
+  commits(): number;
+  /** Longest time between two commits, in ms, since the writer started (or since reset). */
+  worstGapMs(): number;
+  resetGap(): void;
+  waitForCommits(n: number, timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+  errors: string[];
+}
+
+/** Inserts one row per transaction into `table (at)` until stopped. */
+export async function startWriter(server: TestServer, table: string): Promise<Writer> {
+  const conn = await server.connect();
+  return loop(conn, async (c) => {
+    await c.query(`INSERT INTO ${table} (at) VALUES (NOW(6))`);
+  });
+}
+
+/** Moves a random amount between two random accounts in one transaction, until stopped. */
+export async function startTransfers(server: TestServer, table: string, accounts: number): Promise<Writer> {
+  const conn = await server.connect();
+  return loop(conn, async (c) => {
+    const a = 1 + Math.floor(Math.random() * accounts);
+    let b = 1 + Math.floor(Math.random() * accounts);
+    if (b === a) b = (b % accounts) + 1;
+    const amount = 1 + Math.floor(Math.random() * 100);
+    await c.beginTransaction();
+    try {
+      await c.query(`UPDATE ${table} SET balance = balance - ? WHERE id = ?`, [amount, a]);
+      await c.query(`UPDATE ${table} SET balance = balance + ? WHERE id = ?`, [amount, b]);
+      await c.commit();
+    } catch (err) {
+      await c.rollback().catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<void>): Writer {
+  let n = 0;
+  let stopped = false;
+  let last = performance.now();
+  let worst = 0;
+  const errors: string[] = [];
+  const running = (async () => {
+    while (!stopped) {
+      try {
+        await step(conn);
+        n++;
+        const now = performance.now();
+        worst = Math.max(worst, now - last);
+        last = now;
+      } catch (err) {
+        errors.push((err as Error).message);
+        if (errors.length > 20) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  })();
+  return {
+    commits: () => n,
+    worstGapMs: () => worst,
+    resetGap() {
+      worst = 0;
+      last = performance.now();
+    },
+    async waitForCommits(target, timeoutMs = 10_000) {
+      await waitFor(`${target} commits (have ${n}; errors: ${errors.slice(-2).join('; ')})`, () => n >= target || undefined, timeoutMs, 10);
+    },
+    async stop() {
+      stopped = true;
+      await running;
+      await conn.end().catch(() => conn.destroy());
+    },
+    errors,
+  };
+}
