@@ -132,7 +132,7 @@ export class Cluster {
     return asPostgres(path.join(this.bin, 'pgbench'), ['-h', this.socketDir, '-p', String(this.port), '-U', 'postgres', ...args], { timeoutMs });
   }
 
-  amcheck(args: string[] = ['--all', '--heapallindexed']): Promise<RunOutput> {
+  amcheck(args: string[] = ['--all', '--heapallindexed', '--install-missing']): Promise<RunOutput> {
     return asPostgres(path.join(this.bin, 'pg_amcheck'), ['-h', this.socketDir, '-p', String(this.port), '-U', 'postgres', ...args]);
   }
 
