@@ -30,6 +30,8 @@ export interface BackupRow {
   runner_pid: number;
   runner_start: string;
   error: string | null;
+  /** Set when retention removed the archive; the row stays as history. */
+  removed_at: string | null;
 }
 
 export interface PhaseRow {
@@ -153,7 +155,7 @@ export function phasesOf(cat: Catalog, id: string): PhaseRow[] {
 /** A backup by id, or `latest` complete one of an instance; unknown ids list what exists. */
 export function findBackup(cat: Catalog, idOrLatest: string, instance?: string): BackupRow {
   if (idOrLatest === 'latest') {
-    const sql = `SELECT * FROM backups WHERE status = 'complete' ${instance ? 'AND instance = ?' : ''} ORDER BY started_at DESC, id DESC LIMIT 1`;
+    const sql = `SELECT * FROM backups WHERE status = 'complete' AND removed_at IS NULL ${instance ? 'AND instance = ?' : ''} ORDER BY started_at DESC, id DESC LIMIT 1`;
     const row = (instance ? cat.db.prepare(sql).get(instance) : cat.db.prepare(sql).get()) as BackupRow | undefined;
     if (!row) {
       throw new EbrError('unknownBackup', `no complete backup${instance ? ` of instance ${instance}` : ''} in the catalog`, {
@@ -171,4 +173,13 @@ export function findBackup(cat: Catalog, idOrLatest: string, instance?: string):
     });
   }
   return row;
+}
+
+/** Complete backups of an instance whose archives still exist, newest first. */
+export function keptBackups(cat: Catalog, instance: string): BackupRow[] {
+  return cat.db.prepare("SELECT * FROM backups WHERE instance = ? AND status = 'complete' AND removed_at IS NULL ORDER BY started_at DESC, id DESC").all(instance) as BackupRow[];
+}
+
+export function markRemoved(cat: Catalog, id: string): void {
+  cat.db.prepare('UPDATE backups SET removed_at = ? WHERE id = ?').run(now(), id);
 }

@@ -97,4 +97,6 @@ export const migrations: string[] = [
     error TEXT
   );
   `,
+  // 2: retention removes old archives; the row stays as history, with the time it was removed.
+  `ALTER TABLE backups ADD COLUMN removed_at TEXT;`,
 ];

@@ -2,7 +2,9 @@
 /** The ebr command line: parse, call one library function, print. Errors become a message, a hint and an exit code. */
 import { Command, CommanderError } from 'commander';
 import { EbrError } from '../errors.js';
+import * as binlog from './commands/binlog.js';
 import * as backup from './commands/backup.js';
+import * as daemon from './commands/daemon.js';
 import * as demo from './commands/demo.js';
 import * as init from './commands/init.js';
 import * as list from './commands/list.js';
@@ -23,7 +25,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, restore, wal]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, restore, daemon, wal, binlog]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

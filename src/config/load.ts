@@ -1,6 +1,7 @@
 /** Finds, reads and validates ebr.yaml into one typed Config. Every error names the key and the fix. */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import cron from 'node-cron';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import type { SnapshotSettings } from '../snapshot/snapshot-provider.js';
@@ -76,6 +77,12 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
           context: { key: `${at}.${key}` },
         });
       }
+    }
+    if (inst.schedule !== undefined && !cron.validate(inst.schedule)) {
+      throw new EbrError('config', `${file}: ${at}.schedule is ${JSON.stringify(inst.schedule)}, which is not a cron expression`, {
+        hint: 'use five fields (minute hour day-of-month month day-of-week), e.g. "0 2 * * *" for 02:00 every day, or six with seconds first',
+        context: { key: `${at}.schedule` },
+      });
     }
     const slice = (inst as Record<string, unknown>)[adapter.vendor];
     if (slice === undefined) {

@@ -51,6 +51,12 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
       context: { instance: instance.name, backupId: backup.id },
     });
   }
+  if (backup.removed_at) {
+    throw new EbrError('unknownBackup', `backup ${backup.id} was removed by retention on ${backup.removed_at}; its archive is gone`, {
+      hint: 'pick a backup that is still kept from `ebr list`, or say --backup latest',
+      context: { instance: instance.name, backupId: backup.id },
+    });
+  }
   const ctx = { instance: instance.name, backupId: backup.id };
   if (o.until && !adapter.capabilities.pointInTimeRestore) {
     throw new EbrError('usage', `the ${adapter.vendor} adapter cannot roll forward to a point in time; --until is not available`, { hint: 'leave out --until to restore the backup as taken', context: ctx });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listBackups } from '../../catalog/backups.js';
+import { listBackups, type BackupRow } from '../../catalog/backups.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, table } from '../format.js';
 
@@ -13,14 +13,19 @@ export function register(program: Command): void {
       if (opts.instance) cli.instance(opts.instance);
       const rows = listBackups(await cli.catalog(), opts.instance);
       cli.print(
-        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: b.status, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, error: b.error ? JSON.parse(b.error) : null })),
+        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: statusOf(b), removedAt: b.removed_at, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, error: b.error ? JSON.parse(b.error) : null })),
         () =>
           rows.length === 0
             ? 'no backups in the catalog yet; run `ebr backup`'
             : table(
                 ['ID', 'INSTANCE', 'STATUS', 'STARTED', 'WINDOW', 'SIZE', 'NOTE'],
-                rows.map((b) => [b.id, b.instance, b.status, b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), b.status === 'failed' ? `${b.phase}: ${(JSON.parse(b.error ?? '{}') as { message?: string }).message ?? ''}`.slice(0, 80) : '']),
+                rows.map((b) => [b.id, b.instance, statusOf(b), b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), b.status === 'failed' ? `${b.phase}: ${(JSON.parse(b.error ?? '{}') as { message?: string }).message ?? ''}`.slice(0, 80) : '']),
               ),
       );
     });
+}
+
+/** A complete backup whose archive retention removed is shown as removed. */
+function statusOf(b: BackupRow): string {
+  return b.removed_at ? 'removed' : b.status;
 }

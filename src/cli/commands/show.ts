@@ -30,6 +30,7 @@ export function register(program: Command): void {
         instance: b.instance,
         vendor: b.vendor,
         status: b.status,
+        removedAt: b.removed_at,
         phase: b.phase,
         startedAt: b.started_at,
         finishedAt: b.finished_at,
@@ -50,7 +51,7 @@ export function register(program: Command): void {
       cli.print(doc, () => {
         const err = doc.error as { message?: string; hint?: string } | null;
         return [
-          `backup ${b.id}  ${b.status}${b.status !== 'complete' ? ` (phase ${b.phase})` : ''}`,
+          `backup ${b.id}  ${b.status}${b.status !== 'complete' ? ` (phase ${b.phase})` : ''}${b.removed_at ? `, archive removed by retention ${b.removed_at}` : ''}`,
           `instance ${b.instance} (${b.vendor}), snapshot ${b.snapshot_provider}, target ${b.target_type}${b.location ? ` at ${b.location}` : ''}`,
           `started ${b.started_at}, finished ${b.finished_at ?? '-'}, runner pid ${b.runner_pid} on ${b.runner_host}`,
           `block window ${ms(b.block_window_ms)}${Object.keys(steps).length ? `: ${Object.entries(steps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}` : ''}`,
