@@ -210,4 +210,43 @@ describe('PostgreSQL backup and restore', () => {
       await cluster.query('SELECT pg_reload_conf()');
     }
   });
+
+  it('restores in place into the stopped cluster, back to a time before a table existed, and the server carries on archiving', async () => {
+    const base = json<BackupOut>(await ebr(['--json', 'backup']));
+    await new Promise((r) => setTimeout(r, 1100));
+    const [{ t }] = (await cluster.query<{ t: string }>("SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' AS t")) as [{ t: string }];
+    await new Promise((r) => setTimeout(r, 1100));
+    await cluster.query('CREATE TABLE late (x int)', [], 'shop');
+    await cluster.query('INSERT INTO late SELECT generate_series(1, 100000)', [], 'shop');
+    await cluster.query("DELETE FROM orders WHERE id > 100", [], 'shop');
+    const [{ file }] = (await cluster.query<{ file: string }>("SELECT pg_relation_filepath('late') AS file", [], 'shop')) as [{ file: string }];
+    await archiveCurrentWal();
+    await cluster.stop();
+    // The table created after the target lives in the tablespace; a restore must not leave its file behind.
+    const lateFile = path.join(cluster.data, file);
+    expect(existsSync(lateFile)).toBe(true);
+
+    const r = json<{ notes: string[]; details: { removedFiles: number } }>(await ebr(['--json', 'restore', '--backup', base.backupId, '--until', t]));
+    expect(r.details.removedFiles).toBeGreaterThan(0);
+    expect(existsSync(lateFile)).toBe(false);
+    expect(existsSync(path.join(cluster.data, 'backup_label'))).toBe(true);
+    expect(readFileSync(path.join(cluster.data, 'postgresql.auto.conf'), 'utf8')).not.toMatch(/archive_mode = 'off'/);
+
+    await cluster.mustStart();
+    await cluster.waitPromoted();
+    const [{ n }] = (await cluster.query<{ n: number }>('SELECT count(*)::int AS n FROM orders', [], 'shop')) as [{ n: number }];
+    expect(n).toBe(5000);
+    const [{ exists }] = (await cluster.query<{ exists: boolean }>("SELECT to_regclass('late') IS NOT NULL AS exists", [], 'shop')) as [{ exists: boolean }];
+    expect(exists).toBe(false);
+    const inv = await invariant(cluster);
+    expect(inv.accounts).toBe(inv.history);
+    // The restored server is on a new timeline and archives into the same log archive; a new backup works.
+    const [{ tli }] = (await cluster.query<{ tli: number }>('SELECT timeline_id AS tli FROM pg_control_checkpoint()')) as [{ tli: number }];
+    expect(tli).toBeGreaterThan(1);
+    await waitFor('the new timeline history file in the log archive', () => existsSync(path.join(setup.backups, 'pg', 'wal', `${tli.toString(16).toUpperCase().padStart(8, '0')}.history.sha256`)) || undefined, 30_000, 200);
+    const next = json<BackupOut>(await ebr(['--json', 'backup']));
+    expect(next.backupId).toBeTruthy();
+    const check = await cluster.amcheck();
+    expect(check.code, `${check.stdout}${check.stderr}`).toBe(0);
+  });
 });
