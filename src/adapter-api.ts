@@ -19,6 +19,12 @@ export interface AdapterCapabilities {
   logArchive?: 'wal' | 'binlog';
   /** `--until TIME` is supported by restore. */
   pointInTimeRestore: boolean;
+  /**
+   * Chunk files may vanish between discovery and the snapshot without harm (PostgreSQL: a dropped
+   * relation's file is unlinked at the next checkpoint, and WAL replay drops it anyway). A missing chunk
+   * is then left out of the backup instead of failing it, as pg_basebackup skips vanished files.
+   */
+  chunksMayVanish?: boolean;
 }
 
 /** One instance as configured, handed to the adapter with only its own slice of settings. */
@@ -49,6 +55,13 @@ export interface DbmsAdapter<S = unknown> {
 export interface BlockToken {
   readonly blockedAt: number;
   readonly details?: Record<string, unknown>;
+  /**
+   * The spaces as they are once the window is open, for a DBMS whose backup start decides which files
+   * belong to the backup (PostgreSQL lists files after pg_backup_start, as pg_basebackup does: a table
+   * created between discovery and the start would otherwise be missing, and WAL replay starts after it).
+   * When present, the snapshot and the stream use these instead of what discover returned.
+   */
+  readonly spaces?: Space[];
 }
 
 export interface DbmsSession extends AsyncDisposable {

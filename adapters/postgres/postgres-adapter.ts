@@ -9,7 +9,7 @@ import { postgresSession, type ServerInfo } from './postgres-session.js';
 
 export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
   vendor: 'postgres',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, logArchive: 'wal', pointInTimeRestore: true },
+  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, logArchive: 'wal', pointInTimeRestore: true, chunksMayVanish: true },
   configSchema: postgresConfigSchema as unknown as DbmsAdapter<PostgresSettings>['configSchema'],
 
   async connect(instance, signal) {

@@ -49,7 +49,32 @@ export function postgresSession(client: pg.Client, instance: InstanceContext<Pos
       cause: err,
     });
 
-  let layout: ClusterLayout | undefined;
+  /** Databases, tablespaces and where the data directory is, from the server. */
+  const readLayout = async (phase: string): Promise<ClusterLayout> => {
+    const dbs = await query<{ oid: string; datname: string; template: boolean }>(q.databases, [], 'cannot list the databases', 'discover', phase);
+    const tss = await query<{ oid: string; spcname: string; location: string }>(q.tablespaces, [], 'cannot list the tablespaces', 'discover', phase);
+    const [files] = await query<{ log_directory: string | null }>(q.configFiles, [], 'cannot read the file settings', 'discover', phase);
+    const logDir = files?.log_directory;
+    return {
+      dataDirectory: server.data_directory,
+      tablespaceDir: `PG_${Math.floor(server.version_num / 10000)}_${server.catalog_version}`,
+      databases: dbs.map((d) => ({ oid: Number(d.oid), name: d.datname, template: d.template })),
+      tablespaces: tss.map((t) => ({ oid: Number(t.oid), name: t.spcname, location: t.location ?? '' })),
+      ...(logDir && !path.isAbsolute(logDir) ? { logDirectory: logDir } : {}),
+    };
+  };
+  const walkCluster = async (layout: ClusterLayout, signal: AbortSignal, phase: string) => {
+    try {
+      return await discoverLayout(layout, instance.name, signal);
+    } catch (err) {
+      if (err instanceof EbrError) throw err;
+      throw new EbrError('discover', `cannot read the data directory ${server.data_directory}: ${(err as Error).message}`, {
+        hint: 'run ebr on the database host as root or as the postgres OS user',
+        context: { ...ctx, phase, path: (err as NodeJS.ErrnoException).path },
+        cause: err,
+      });
+    }
+  };
 
   return {
     async describe() {
@@ -116,27 +141,7 @@ export function postgresSession(client: pg.Client, instance: InstanceContext<Pos
     },
 
     async discover(signal) {
-      const dbs = await query<{ oid: string; datname: string; template: boolean }>(q.databases, [], 'cannot list the databases', 'discover', 'discover');
-      const tss = await query<{ oid: string; spcname: string; location: string }>(q.tablespaces, [], 'cannot list the tablespaces', 'discover', 'discover');
-      const [files] = await query<{ log_directory: string | null }>(q.configFiles, [], 'cannot read the file settings', 'discover', 'discover');
-      const logDir = files?.log_directory;
-      layout = {
-        dataDirectory: server.data_directory,
-        tablespaceDir: `PG_${Math.floor(server.version_num / 10000)}_${server.catalog_version}`,
-        databases: dbs.map((d) => ({ oid: Number(d.oid), name: d.datname, template: d.template })),
-        tablespaces: tss.map((t) => ({ oid: Number(t.oid), name: t.spcname, location: t.location ?? '' })),
-        ...(logDir && !path.isAbsolute(logDir) ? { logDirectory: logDir } : {}),
-      };
-      try {
-        return await discoverLayout(layout, instance.name, signal);
-      } catch (err) {
-        if (err instanceof EbrError) throw err;
-        throw new EbrError('discover', `cannot read the data directory ${server.data_directory}: ${(err as Error).message}`, {
-          hint: 'run ebr on the database host as root or as the postgres OS user',
-          context: { ...ctx, phase: 'discover', path: (err as NodeJS.ErrnoException).path },
-          cause: err,
-        });
-      }
+      return walkCluster(await readLayout('discover'), signal, 'discover');
     },
 
     async checkpoint(signal) {
@@ -153,7 +158,11 @@ export function postgresSession(client: pg.Client, instance: InstanceContext<Pos
       throwIfAborted(signal, { ...ctx, phase: 'acquire' });
       const label = `ebr ${instance.name} ${new Date().toISOString()}`.replace(/[^\x20-\x7e]/g, '?');
       const [row] = await query<{ lsn: string }>(q.backupStart, [label], 'pg_backup_start failed', 'block', 'acquire');
-      return { blockedAt: Date.now(), details: { startLsn: row!.lsn, label } };
+      const blockedAt = Date.now();
+      // The files that belong to the backup are those present now, after the start checkpoint (as pg_basebackup lists them):
+      // one created after discovery but before the start would be missed, and WAL replay begins after its creation.
+      const spaces = await walkCluster(await readLayout('acquire'), signal, 'acquire');
+      return { blockedAt, details: { startLsn: row!.lsn, label }, spaces };
     },
 
     async unblock(token): Promise<BackupMeta> {

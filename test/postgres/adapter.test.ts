@@ -201,6 +201,23 @@ describe('the window', () => {
     expect(existsSync(path.join(setup.backups, 'pg', 'wal', stop))).toBe(true);
   });
 
+  it('lists the files again once the backup has started, so a table made after discovery is in the backup', async () => {
+    await withSession(async (s) => {
+      const before = await s.discover(never);
+      await cluster.query('CREATE TABLE made_late AS SELECT generate_series(1, 1000) AS x', [], 'shop');
+      const [{ file }] = (await cluster.query<{ file: string }>("SELECT pg_relation_filepath('made_late') AS file", [], 'shop')) as [{ file: string }];
+      const token = await s.block(never);
+      try {
+        expect(before.flatMap((sp) => sp.chunks).some((c) => c.name === file)).toBe(false);
+        const shop = token.spaces!.find((sp) => sp.name === 'shop')!;
+        expect(shop.chunks.some((c) => c.name === file)).toBe(true);
+        expect(token.spaces!.map((sp) => sp.name)).toEqual(before.map((sp) => sp.name));
+      } finally {
+        await s.unblock(token);
+      }
+    });
+  });
+
   it('reports a session that died inside the window, and the server is left with no backup running', async () => {
     const s = await postgresAdapter.connect(ctx, never);
     try {
