@@ -62,8 +62,8 @@ export function leftOut(name: string): boolean {
   return (
     name.startsWith('pgsql_tmp') ||
     name.startsWith('pg_internal.init') ||
-    name.startsWith('.ebr-staging-') ||
-    name.startsWith('.ebr-reflink-probe-') ||
+    // ebr's own staging, reflink probes and btrfs snapshots may sit inside the data directory.
+    name.startsWith('.ebr-') ||
     name.includes('.ebr-restore-') ||
     name.includes('.ebr-old-') ||
     name.includes('.ebr-sparse-')

@@ -201,7 +201,8 @@ async function removeUnexpected(dir: string, expected: Set<string>, keep: Set<st
   }
   for (const e of entries) {
     const p = path.join(dir, e.name);
-    if (keep.has(p)) continue;
+    // ebr's own snapshots and staging of a running or crashed backup are not the restore's to remove.
+    if (keep.has(p) || e.name.startsWith('.ebr-')) continue;
     if (!expected.has(p)) {
       await rm(p, { recursive: true, force: true });
       removed++;

@@ -22,7 +22,7 @@ function files(root: string, list: string[]): void {
 describe('layout', () => {
   it('walks a tablespace placed inside the data directory once, as a tablespace', async () => {
     const data = path.join(tmp.dir, 'data');
-    files(data, ['global/pg_control', 'PG_VERSION', 'base/1/1259', 'base/5/16400', 'base/5/t3_16500', 'base/5/t3_16500_fsm', 'base/5/16401.1', 'pg_wal/000000010000000000000001', 'pg_wal/archive_status/', 'pg_tblspc/']);
+    files(data, ['global/pg_control', 'PG_VERSION', 'base/1/1259', 'base/5/16400', 'base/5/t3_16500', 'base/5/t3_16500_fsm', 'base/5/16401.1', 'pg_wal/000000010000000000000001', 'pg_wal/archive_status/', 'pg_tblspc/', '.ebr-snapshot-20260101T000000Z-abcd-0/base/5/16400', '.ebr-staging-x/y']);
     // Where restore --to puts tablespaces: inside the new data directory.
     const loc = path.join(data, 'pg_tblspc_targets', '16384');
     files(loc, ['PG_15_202209061/16390/16391', 'PG_15_202209061/16390/16391_vm']);
@@ -46,7 +46,7 @@ describe('layout', () => {
     expect(names).toContain('cluster:pg_tblspc/16384');
     expect(names).toContain('cluster:pg_tblspc_targets');
     expect(names.filter((n) => n.includes('pg_tblspc_targets/'))).toEqual([]);
-    expect(names.filter((n) => n.includes('t3_16500'))).toEqual([]);
+    expect(names.filter((n) => n.includes('t3_16500') || n.includes('.ebr-'))).toEqual([]);
     expect(names).toContain('postgres:base/5/16401.1');
     expect(names.filter((n) => n.includes('pg_wal/0'))).toEqual([]);
     expect(spaces.find((s) => s.name === 'template1')!.critical).toBe(true);
