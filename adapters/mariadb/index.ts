@@ -1,1 +1,2 @@
 export { mariadbAdapter } from './mariadb-adapter.js';
+export { syncInstanceBinlogs } from './mariadb-binlogs.js';

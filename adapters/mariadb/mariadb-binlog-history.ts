@@ -32,8 +32,9 @@ export async function writeBinlogIndex(l: ServerLayout, prefix: string, names: s
 export async function resetBinlogKeepingState(admin: Sql): Promise<string> {
   const [row] = await admin.query('SELECT @@global.gtid_binlog_state AS state');
   const state = String(row?.state ?? '');
+  // The state can only be set on an empty binlog; setting it starts `<base>.000001` with that state.
+  await admin.query('RESET MASTER');
   if (state) await admin.query('SET GLOBAL gtid_binlog_state = ?', [state]);
-  else await admin.query('RESET MASTER');
   return state;
 }
 

@@ -20,6 +20,7 @@ import { indexPrefix, nextBinlogNumber, renumberFirstBinlog, resetBinlogKeepingS
 import type { MariadbSettings } from './mariadb-config.js';
 import { replayBinlogs } from './mariadb-replay.js';
 import { backupPointOf, destinationIn, ownerOf, restoredLayout, runAsUser, serverOptions } from './mariadb-restore-plan.js';
+import { partialRecovery } from './mariadb-partial-restore.js';
 import { assertNotInUse } from './mariadb-server-check.js';
 import { displaceStrays } from './mariadb-strays.js';
 import { startTempServer } from './mariadb-temp-server.js';
@@ -84,6 +85,8 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
     destinationOf,
 
     async finish(signal) {
+      // Binlogs the old server wrote after the backup and never archived still own their numbers.
+      const seen = [...binlogChunks, ...(layout.binlogBasename ? await binlogFilesIn(layout.binlogBasename) : [])];
       if (!base) {
         const restored = new Set<string>(chunks.map(destinationOf));
         const { dir, moved } = await displaceStrays(layout, restored, plan.backupId, instance.name);
@@ -92,14 +95,20 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
       const prefix = await indexPrefix(layout);
       await writeBinlogIndex(layout, prefix, binlogChunks);
 
-      const run = await mkdtemp(path.join(instance.settings.scratchDir ? instance.resolvePath(instance.settings.scratchDir) : os.tmpdir(), 'ebr-mariadb-run-'));
+      const scratchRoot = instance.settings.scratchDir ? instance.resolvePath(instance.settings.scratchDir) : os.tmpdir();
+      await mkdir(scratchRoot, { recursive: true });
+      const run = await mkdtemp(path.join(scratchRoot, 'ebr-mariadb-run-'));
       const owner = ownerOf(plan);
       const runAs = runAsUser(plan);
-      if (owner && process.getuid?.() === 0) await chown(run, owner.uid, owner.gid);
+      // The temporary server runs as the files' owner: it needs its run directory, and a --to DIR that ebr made.
+      if (owner && process.getuid?.() === 0) {
+        await chown(run, owner.uid, owner.gid);
+        if (base) await chown(base, owner.uid, owner.gid);
+      }
       const details: Record<string, unknown> = {};
       try {
         throwIfAborted(signal, ctx);
-        const server = await startTempServer({ program: tools!.server, datadir: layout.datadir, scratch: run, ...(runAs ? { runAs } : {}), options: serverOptions(point, layout, instance.settings, base !== undefined), instance: instance.name }, signal);
+        const server = await startTempServer({ program: tools!.server, datadir: layout.datadir, scratch: run, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, base !== undefined), ...(plan.mode === 'partial' ? partialRecovery : [])], instance: instance.name }, signal);
         try {
           notes.push(`crash recovery ran on ${layout.datadir}`);
           if (replay && store) {
@@ -121,7 +130,7 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
           await server.stop();
           if (state !== undefined) {
             const archived = store ? (await store.list(`${path.basename(layout.binlogBasename!)}.`)).map((e) => e.name).filter((n) => /\.\d+$/.test(n)) : [];
-            const name = await renumberFirstBinlog(layout, prefix, nextBinlogNumber([...binlogChunks, ...archived]));
+            const name = await renumberFirstBinlog(layout, prefix, nextBinlogNumber([...seen, ...archived]));
             notes.push(`a new binlog history starts at ${name} with GTID state ${state || '(empty)'}, after every binlog the archive holds`);
             details.newBinlog = name;
           }
@@ -136,4 +145,9 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
       return { notes, details: { gtid: details.gtid, ...details } };
     },
   };
+}
+
+async function binlogFilesIn(basename: string): Promise<string[]> {
+  const prefix = `${path.basename(basename)}.`;
+  return (await readdir(path.dirname(basename)).catch(() => [] as string[])).filter((n) => n.startsWith(prefix) && /\.\d+$/.test(n));
 }

@@ -23,6 +23,13 @@ import { backupPointOf, destinationIn, ownerOf, restoredLayout, runAsUser, serve
 import { startTempServer } from './mariadb-temp-server.js';
 import { findTools, type Tools } from './mariadb-tools.js';
 
+/**
+ * The scratch directory holds only the chosen schemas; redo that touches the others' tablespaces would
+ * stop recovery on the missing files. Level 1 lets recovery skip what is missing (and nothing more:
+ * rollback and purge still run). The imported tables are checked by IMPORT itself and CHECK TABLE.
+ */
+export const partialRecovery = ['--innodb-force-recovery=1'];
+
 interface TablePlan {
   table: string;
   /** The definition in the backup, as SHOW CREATE TABLE prints it. */
@@ -101,7 +108,7 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
       const runAs = runAsUser(plan);
       try {
         throwIfAborted(signal, ctx);
-        const server = await startTempServer({ program: tools!.server, datadir: base, scratch, ...(runAs ? { runAs } : {}), options: serverOptions(point, layout, instance.settings, true), instance: instance.name }, signal);
+        const server = await startTempServer({ program: tools!.server, datadir: base, scratch, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, true), ...partialRecovery], instance: instance.name }, signal);
         try {
           const temp = await server.connect(signal);
           const sql = await live();

@@ -8,6 +8,9 @@ export interface Writer {
   /** Longest time between two commits, in ms, since the writer started (or since reset). */
   worstGapMs(): number;
   resetGap(): void;
+  msSinceLastCommit(): number;
+  /** Gaps between commits longer than 50 ms since the last reset, as wall-clock ranges. */
+  gaps(): Array<{ from: number; to: number; ms: number }>;
   waitForCommits(n: number, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
   errors: string[];
@@ -46,6 +49,7 @@ function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<voi
   let stopped = false;
   let last = performance.now();
   let worst = 0;
+  let gaps: Array<{ from: number; to: number; ms: number }> = [];
   const errors: string[] = [];
   const running = (async () => {
     while (!stopped) {
@@ -54,6 +58,7 @@ function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<voi
         n++;
         const now = performance.now();
         worst = Math.max(worst, now - last);
+        if (now - last > 50) gaps.push({ from: Date.now() - (now - last), to: Date.now(), ms: now - last });
         last = now;
       } catch (err) {
         errors.push((err as Error).message);
@@ -65,8 +70,11 @@ function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<voi
   return {
     commits: () => n,
     worstGapMs: () => worst,
+    msSinceLastCommit: () => performance.now() - last,
+    gaps: () => gaps,
     resetGap() {
       worst = 0;
+      gaps = [];
       last = performance.now();
     },
     async waitForCommits(target, timeoutMs = 10_000) {
