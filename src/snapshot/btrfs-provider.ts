@@ -16,10 +16,11 @@ import { execaRunner, runChecked, type CommandRunner, type CommandTool } from '.
 import { copyFallbackMatcher, copyInWindow, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotRequest, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
+import { dropCacheMinBytes, dropCachedPages } from './page-cache.js';
 import { readMounts, volumeOf } from './volumes.js';
 import { timed } from './steps.js';
 
-const tool: CommandTool = { provider: 'btrfs', packageOf: { btrfs: 'btrfs-progs' } };
+const tool: CommandTool = { provider: 'btrfs', packageOf: { btrfs: 'btrfs-progs', sync: 'coreutils' } };
 const snapshotPrefix = '.ebr-snapshot-';
 
 const btrfsSettings = z
@@ -97,6 +98,12 @@ export function btrfsProvider(settings: SnapshotSettings, deps: ProviderDeps = {
           throw new EbrError('snapshot', `${dest} already exists`, { hint: 'remove it (btrfs subvolume delete) if no backup is running', context: { phase: 'check-snapshot', path: dest } });
         }
       }
+      // A snapshot commits the transaction and writes back the subvolume's dirty data first: flushing it
+      // now, outside the window, keeps the window to what the database dirties in the meantime.
+      const filesystems = new Map(plan.roots.map((root) => [volumeOf(root, all).device, root]));
+      for (const root of filesystems.values()) {
+        await runChecked(run, tool, ['sync', '--file-system', root], { signal, context: { phase: 'check-snapshot', path: root } });
+      }
     },
 
     async take(request, signal) {
@@ -118,6 +125,10 @@ export function btrfsProvider(settings: SnapshotSettings, deps: ProviderDeps = {
         async release() {
           const errors: unknown[] = [];
           if (fallback) await fallback.release().catch((e) => errors.push(e));
+          if (journaled.length > 0) {
+            const big = plan.placement.frozen.filter(({ chunk }) => chunk.type === 'file' && chunk.size >= dropCacheMinBytes).map(({ chunk }) => snapshot.pathOf(chunk));
+            await dropCachedPages(run, big);
+          }
           for (const { resource } of journaled.splice(0).reverse()) {
             try {
               await deleteSnapshot(run, resource.path);
