@@ -26,6 +26,7 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
         version,
         dialect,
         lockWaitTimeoutS: s.lockWaitTimeoutS,
+        blockTimeoutMs: s.blockTimeoutMs,
         requireBinlog: s.requireBinlog,
         ...(logStore ? { afterRelease: async (conn, meta, sig) => void (await syncBinlogsAfterBackup(conn, dialect, logStore, meta, instance.name, sig)) } : {}),
       });

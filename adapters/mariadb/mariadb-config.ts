@@ -16,6 +16,11 @@ export const mariadbConfigSchema = z
     database: z.string().optional(),
     /** Bounds every metadata-lock wait of the backup stages, in seconds (lock_wait_timeout on the session). */
     lockWaitTimeoutS: z.number().int().positive().max(31_536_000).default(30),
+    /**
+     * Longest wait for BACKUP STAGE BLOCK_COMMIT (it waits for running commits, and new commits queue
+     * behind it meanwhile): past it the backup fails instead of holding writers.
+     */
+    blockTimeoutMs: z.number().int().positive().max(600_000).default(5000),
     /** Refuse to back up when the binary log is off: without it no point-in-time restore is possible. */
     requireBinlog: z.boolean().default(true),
     /** Directory for the temporary servers of point-in-time and partial restores (default: the system temp dir). */

@@ -31,6 +31,10 @@ export interface Dialect {
   flavor: Flavor;
   /** Session settings that bound every wait of the statements below. */
   sessionSetup(lockWaitTimeoutS: number): string[];
+  /** Bounds the statements that open the window, which writers queue behind while they wait. */
+  blockTimeout(ms: number): string[];
+  /** Undoes blockTimeout once the window is closed. */
+  afterWindow: string[];
   /** Before the window: DDL and non-transactional tables are quiesced, writes to InnoDB go on. */
   checkpoint: string[];
   /** Opens the window (commits held, where the server can hold them). */
@@ -85,6 +89,9 @@ export function dialectFor(v: ServerVersion): Dialect {
     return {
       flavor: 'mariadb',
       sessionSetup: (s) => [`SET SESSION lock_wait_timeout = ${s}`, `SET SESSION max_statement_time = ${s + 5}`],
+      // max_statement_time takes fractions of a second and also ends a statement waiting for a lock.
+      blockTimeout: (ms) => [`SET SESSION max_statement_time = ${(ms / 1000).toFixed(3)}`],
+      afterWindow: ['SET SESSION max_statement_time = 0'],
       // Skipped stages would run implicitly; running them one by one keeps the slow ones out of the window.
       checkpoint: ['BACKUP STAGE START', 'BACKUP STAGE FLUSH', 'BACKUP STAGE BLOCK_DDL'],
       block: ['BACKUP STAGE BLOCK_COMMIT'],
@@ -116,6 +123,9 @@ export function dialectFor(v: ServerVersion): Dialect {
   return {
     flavor: 'mysql',
     sessionSetup: (s) => [`SET SESSION lock_wait_timeout = ${s}`],
+    // Nothing inside the window waits for a lock: log_status only gathers positions.
+    blockTimeout: () => [],
+    afterWindow: [],
     // The backup lock blocks DDL and file operations only; DML and commits go on (the snapshot must be atomic).
     checkpoint: ['LOCK INSTANCE FOR BACKUP'],
     block: [],

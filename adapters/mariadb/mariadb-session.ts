@@ -23,6 +23,7 @@ export interface SessionOptions {
   version: ServerVersion;
   dialect: Dialect;
   lockWaitTimeoutS: number;
+  blockTimeoutMs: number;
   requireBinlog: boolean;
   /** Work after release (archiving the binlogs the backup needs), when the workflow gave a log archive. */
   afterRelease?: (sql: Sql, meta: BackupMeta, signal: AbortSignal) => Promise<void>;
@@ -69,6 +70,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
     if (!held) return;
     held = false;
     for (const s of o.dialect.unblock) await sql.query(s);
+    for (const s of o.dialect.afterWindow) await sql.query(s);
   };
 
   return {
@@ -114,6 +116,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
       const basename = layoutOf(s).binlogBasename;
       const [status] = basename ? await run(o.dialect.currentBinlog, 'checkpoint', signal) : [];
       if (basename && status?.File) await fsyncFile(path.join(path.dirname(basename), String(status.File)));
+      for (const st of o.dialect.blockTimeout(o.blockTimeoutMs)) await run(st, 'checkpoint', signal);
     },
 
     async block(signal): Promise<BlockToken> {

@@ -35,7 +35,7 @@ const settings = [
 async function window(version: string, comment: string, answers: Array<[RegExp, Row[]]>) {
   const v = parseVersion(version, comment);
   const sql = recorder([[/^SHOW GLOBAL VARIABLES/, settings], ...answers]);
-  const session = mariadbSession(sql, { instance: 'x', version: v, dialect: dialectFor(v), lockWaitTimeoutS: 30, requireBinlog: true });
+  const session = mariadbSession(sql, { instance: 'x', version: v, dialect: dialectFor(v), lockWaitTimeoutS: 30, blockTimeoutMs: 1500, requireBinlog: true });
   const signal = new AbortController().signal;
   await session.checkpoint(signal);
   const token = await session.block(signal);
@@ -56,11 +56,13 @@ describe('statements per server family', () => {
       'BACKUP STAGE FLUSH',
       'BACKUP STAGE BLOCK_DDL',
       'SHOW MASTER STATUS',
+      'SET SESSION max_statement_time = 1.500',
       'BACKUP STAGE BLOCK_COMMIT',
       'SHOW MASTER STATUS',
       'SELECT @@global.gtid_binlog_pos AS gtid, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch',
       'SELECT CONNECTION_ID() AS id',
       'BACKUP STAGE END',
+      'SET SESSION max_statement_time = 0',
     ]);
     expect(meta.logStart).toBe('binlog.000003:1234');
     expect(meta.files!.binlog_position).toBe('binlog.000003\t1234\t0-1-77\n');
