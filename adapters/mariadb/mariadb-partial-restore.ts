@@ -163,10 +163,17 @@ async function importSchema(o: ImportOptions): Promise<string[]> {
       throw sqlError(err, 'restore', `${statement.slice(0, 120)} on the ${where} server failed`, { ...o.ctx, schema });
     }
   };
+  // ROW_FORMAT is compared too: SHOW CREATE TABLE omits it when it came from innodb_default_row_format,
+  // and IMPORT refuses a tablespace of another row format only after the live table was discarded.
   const tablesOf = async (sql: Sql, where: string) =>
-    (await q(sql, "SELECT TABLE_NAME AS t, ENGINE AS e FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'", [schema], where)).map((r) => ({ table: String(r.t), engine: String(r.e) }));
+    (await q(sql, "SELECT TABLE_NAME AS t, ENGINE AS e, ROW_FORMAT AS f FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'", [schema], where)).map((r) => ({
+      table: String(r.t),
+      engine: String(r.e),
+      rowFormat: String(r.f),
+    }));
   const backupTables = await tablesOf(temp, 'temporary');
-  const liveTables = new Set((await tablesOf(live, 'live')).map((t) => t.table));
+  const liveList = await tablesOf(live, 'live');
+  const liveTables = new Set(liveList.map((t) => t.table));
   const scratchFiles = await readdir(o.scratchDir).catch(() => [] as string[]);
   const filesOf = (table: string, names: string[]) => {
     const enc = encodeFileName(table);
@@ -189,7 +196,9 @@ async function importSchema(o: ImportOptions): Promise<string[]> {
     const existsLive = liveTables.has(t.table);
     if (existsLive) {
       const now = normalize(String((await q(live, `SHOW CREATE TABLE ${quoteId(schema)}.${quoteId(t.table)}`))[0]?.['Create Table']));
+      const liveFormat = liveList.find((l) => l.table === t.table)?.rowFormat;
       if (now !== definition) changed.push(`${schema}.${t.table}`);
+      else if (liveFormat !== t.rowFormat) changed.push(`${schema}.${t.table} (row format ${liveFormat}, ${t.rowFormat} in the backup)`);
     }
     plans.push({ table: t.table, definition, existsLive });
   }
@@ -222,18 +231,27 @@ async function importSchema(o: ImportOptions): Promise<string[]> {
     }
     const owner = liveStat ?? (await stat(o.liveDir));
     const incoming = filesOf(p.table, exported);
-    // Copy first (the slow part), so that the table is discarded only for the renames and the import.
-    for (const f of incoming) {
-      const to = path.join(o.liveDir, `${f}.ebr-import-${o.tag}`);
-      await copyFile(path.join(o.scratchDir, f), to);
-      if (process.getuid?.() === 0) await chown(to, owner.uid, owner.gid);
-    }
-    const kept = p.existsLive ? await keepLiveCopy(o, q, name, p.table) : [];
-    await q(live, `ALTER TABLE ${name} DISCARD TABLESPACE`);
+    const staged = (f: string) => path.join(o.liveDir, `${f}.ebr-import-${o.tag}`);
+    const dropStaged = () => Promise.all(incoming.map((f) => rm(staged(f), { force: true })));
+    let kept: string[] = [];
     try {
-      for (const f of incoming) await rename(path.join(o.liveDir, `${f}.ebr-import-${o.tag}`), path.join(o.liveDir, f));
+      // Copy first (the slow part), so that the table is discarded only for the renames and the import.
+      for (const f of incoming) {
+        await copyFile(path.join(o.scratchDir, f), staged(f));
+        if (process.getuid?.() === 0) await chown(staged(f), owner.uid, owner.gid);
+      }
+      kept = p.existsLive ? await keepLiveCopy(o, q, name, p.table) : [];
+      await q(live, `ALTER TABLE ${name} DISCARD TABLESPACE`);
+    } catch (err) {
+      await dropStaged();
+      for (const k of kept) await rm(path.join(o.liveDir, k), { force: true });
+      throw err;
+    }
+    try {
+      for (const f of incoming) await rename(staged(f), path.join(o.liveDir, f));
       await q(live, `ALTER TABLE ${name} IMPORT TABLESPACE`);
     } catch (err) {
+      await dropStaged();
       const back = await putBack(o, q, name, kept).catch((e: unknown) => e as Error);
       const e = err instanceof EbrError ? err : new EbrError('restore', `importing ${schema}.${p.table} failed: ${(err as Error).message}`, { context: { ...o.ctx, schema, table: p.table }, cause: err });
       throw new EbrError(e.code, `${e.message}; ${back === true ? 'the table was put back as it was' : `putting the table back failed too (${back instanceof Error ? back.message : 'no copy kept'}), it is left discarded`}`, {

@@ -91,6 +91,19 @@ describe('mariadb: online partial restore', () => {
     await server.query('ALTER TABLE shop.accounts DROP COLUMN note');
   });
 
+  it('refuses a table rebuilt with another row format, which SHOW CREATE TABLE does not show', async () => {
+    await server.query("SET GLOBAL innodb_default_row_format = 'compact'");
+    try {
+      await server.query('ALTER TABLE shop.gone FORCE');
+    } finally {
+      await server.query("SET GLOBAL innodb_default_row_format = 'dynamic'");
+    }
+    const r = await e.ebr(['restore', '--backup', backupId, '--partial', 'shop']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/shop\.gone \(row format Compact, Dynamic in the backup\)/);
+    await server.query('ALTER TABLE shop.gone FORCE');
+  });
+
   it('refuses the server space and the system schemas', async () => {
     const critical = await e.ebr(['restore', '--backup', backupId, '--partial', 'server']);
     expect(critical.code).toBe(2);
