@@ -4,7 +4,7 @@
  * test/snapshot/window.test.ts and bench/window.ts, which pass where the CLI and the writer live.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -19,7 +19,7 @@ export interface LabPaths {
 
 export interface Lab {
   fs: LoopFs;
-  /** The btrfs subvolume that holds the databases. */
+  /** Where the databases live: a subvolume on btrfs, a directory on XFS. */
   data: string;
   /**
    * Catalog and archives: on another filesystem, as in production — an archive fsynced on the data's
@@ -38,11 +38,13 @@ export interface InstanceSpec {
   maxBlockMs?: number;
 }
 
-export function makeLab(imageMiB: number): Lab {
-  const fs = makeLoopFs('btrfs', imageMiB);
+/** A loop-device filesystem with a `data` directory (a subvolume on btrfs) for the databases. */
+export function makeLab(imageMiB: number, fsType: 'btrfs' | 'xfs' = 'btrfs'): Lab {
+  const fs = makeLoopFs(fsType, imageMiB);
   try {
     const data = path.join(fs.mountPoint, 'data');
-    sh('btrfs', ['subvolume', 'create', data]);
+    if (fsType === 'btrfs') sh('btrfs', ['subvolume', 'create', data]);
+    else mkdirSync(data);
     const varDir = mkdtempSync(path.join(os.tmpdir(), 'ebr-window-'));
     return {
       fs,
