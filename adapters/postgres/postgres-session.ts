@@ -161,8 +161,14 @@ export function postgresSession(client: pg.Client, instance: InstanceContext<Pos
       const blockedAt = Date.now();
       // The files that belong to the backup are those present now, after the start checkpoint (as pg_basebackup lists them):
       // one created after discovery but before the start would be missed, and WAL replay begins after its creation.
-      const spaces = await walkCluster(await readLayout('acquire'), signal, 'acquire');
-      return { blockedAt, details: { startLsn: row!.lsn, label }, spaces };
+      try {
+        const spaces = await walkCluster(await readLayout('acquire'), signal, 'acquire');
+        return { blockedAt, details: { startLsn: row!.lsn, label }, spaces };
+      } catch (err) {
+        // The gate unblocks only after block returned: end the backup here rather than leave it to the session's end.
+        await client.query(q.backupStop).catch(() => undefined);
+        throw err;
+      }
     },
 
     async unblock(token): Promise<BackupMeta> {
