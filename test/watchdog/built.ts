@@ -1,12 +1,30 @@
-/** The watchdog runs as a separate, compiled program: build dist/ when it is older than the sources. */
+/**
+ * The watchdog and the CLI run as separate, compiled programs: build dist/ when it is missing or older
+ * than the sources a test depends on.
+ */
 import { execFileSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/env.js';
 
-const sources = ['src/workflow/watchdog.ts', 'src/workflow/watchdog-process.ts', 'src/workflow/watchdog-journal.ts', 'src/workflow/watchdog-release.ts', 'src/util/runner.ts'];
+const watchdogSources = ['src/workflow/watchdog.ts', 'src/workflow/watchdog-process.ts', 'src/workflow/watchdog-journal.ts', 'src/workflow/watchdog-release.ts', 'src/util/runner.ts'];
 
-export function ensureBuilt(): string {
+/** Every .ts file under the given directories (relative to the repository). */
+export function sourcesUnder(...dirs: string[]): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(repoRoot, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (e.isDirectory()) walk(r);
+      else if (e.name.endsWith('.ts')) out.push(r);
+    }
+  };
+  for (const d of dirs) walk(d);
+  return out;
+}
+
+/** Builds when any source is newer than its output; returns the path of the built file asked for. */
+export function ensureBuilt(sources: string[] = watchdogSources, want = 'dist/src/workflow/watchdog.js'): string {
   const stale = sources.some((s) => {
     const out = path.join(repoRoot, 'dist', s.replace(/\.ts$/, '.js'));
     return !existsSync(out) || statSync(out).mtimeMs < statSync(path.join(repoRoot, s)).mtimeMs;
@@ -19,7 +37,7 @@ export function ensureBuilt(): string {
       // checked below
     }
   }
-  const built = path.join(repoRoot, 'dist/src/workflow/watchdog.js');
-  if (!existsSync(built)) throw new Error('dist/src/workflow/watchdog.js is missing: run npm run build');
+  const built = path.join(repoRoot, want);
+  if (!existsSync(built)) throw new Error(`${want} is missing: run npm run build`);
   return built;
 }
