@@ -39,6 +39,12 @@ export interface Dialect {
   checkpoint: string[];
   /** Opens the window (commits held, where the server can hold them). */
   block: string[];
+  /**
+   * When the position is read: MariaDB holds every commit for the whole window, so it reads it at
+   * unblock (just before END) and block returns the moment commits are held; MySQL's DML goes on, so it
+   * must read it at block, before the snapshot (replay then starts early and skips what is in by GTID).
+   */
+  readPositionAt: 'block' | 'unblock';
   /** Inside the window: the binlog position, GTID set and server clock, read on the blocking session. */
   readPosition(query: (sql: string) => Promise<Row[]>): Promise<BinlogPosition>;
   /** Closes the window and releases everything the earlier statements took. */
@@ -95,6 +101,7 @@ export function dialectFor(v: ServerVersion): Dialect {
       // Skipped stages would run implicitly; running them one by one keeps the slow ones out of the window.
       checkpoint: ['BACKUP STAGE START', 'BACKUP STAGE FLUSH', 'BACKUP STAGE BLOCK_DDL'],
       block: ['BACKUP STAGE BLOCK_COMMIT'],
+      readPositionAt: 'unblock',
       // The binlog is locked during BLOCK_COMMIT, so the position and GTID are exact.
       async readPosition(query) {
         const [status] = await query('SHOW MASTER STATUS');
@@ -129,6 +136,7 @@ export function dialectFor(v: ServerVersion): Dialect {
     // The backup lock blocks DDL and file operations only; DML and commits go on (the snapshot must be atomic).
     checkpoint: ['LOCK INSTANCE FOR BACKUP'],
     block: [],
+    readPositionAt: 'block',
     // log_status gathers the binlog position, GTID set and InnoDB LSN at one instant. DML goes on, so the
     // position is near the snapshot, not at it: replay relies on GTID auto-skipping of what is already in.
     async readPosition(query) {

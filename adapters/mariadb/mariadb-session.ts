@@ -123,6 +123,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
       const blockedAt = Date.now();
       held = true;
       for (const s of o.dialect.block) await run(s, 'acquire', signal);
+      if (o.dialect.readPositionAt === 'unblock') return { blockedAt };
       const position = await o.dialect.readPosition((s) => run(s, 'acquire', signal));
       return { blockedAt, details: { ...position } };
     },
@@ -138,6 +139,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
           context: { ...ctx, phase: 'release' },
         });
       }
+      let position = token.details as BinlogPosition | undefined;
       try {
         // Same session as the block, or the snapshot was taken without the lock held.
         const [row] = await sql.query('SELECT CONNECTION_ID() AS id');
@@ -147,6 +149,8 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
             context: { ...ctx, phase: 'release' },
           });
         }
+        // Commits are still held here, so the position is the snapshot's exactly.
+        position ??= await o.dialect.readPosition((s) => sql.query(s));
         await release();
       } catch (err) {
         held = false;
@@ -154,7 +158,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
         if (err instanceof EbrError) throw err;
         throw sqlError(err, 'block', isConnectionLost(err) ? 'the connection holding the backup lock was lost inside the window' : 'releasing the backup lock failed', { ...ctx, phase: 'release' });
       }
-      return backupMeta(token, o, settings ?? {});
+      return backupMeta(position, o, settings ?? {});
     },
 
     async afterRelease(meta, signal) {
@@ -170,8 +174,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
   };
 }
 
-function backupMeta(token: BlockToken, o: SessionOptions, settings: ServerSettings): BackupMeta {
-  const p = (token.details ?? {}) as unknown as BinlogPosition;
+function backupMeta(p: BinlogPosition, o: SessionOptions, settings: ServerSettings): BackupMeta {
   const point: BackupPoint = { ...p, flavor: o.version.flavor, version: o.version.version, settings };
   const line = p.file ? `${p.file}\t${p.position}\t${p.gtid ?? ''}\n` : '';
   return {

@@ -44,7 +44,7 @@ async function window(version: string, comment: string, answers: Array<[RegExp, 
 }
 
 describe('statements per server family', () => {
-  it('MariaDB 10.11: BACKUP STAGE, the window at BLOCK_COMMIT, position from SHOW MASTER STATUS and gtid_binlog_pos', async () => {
+  it('MariaDB 10.11: BACKUP STAGE, the window at BLOCK_COMMIT, position read just before END while commits are still held', async () => {
     const { log, meta } = await window('10.11.19-MariaDB-0+deb12u1-log', 'Debian 12', [
       [/^SHOW MASTER STATUS$/, [{ File: 'binlog.000003', Position: '1234' }]],
       [/gtid_binlog_pos/, [{ gtid: '0-1-77', serverTime: '2026-01-01 00:00:00.000001', serverEpoch: '1767225600.000001' }]],
@@ -58,9 +58,9 @@ describe('statements per server family', () => {
       'SHOW MASTER STATUS',
       'SET SESSION max_statement_time = 1.500',
       'BACKUP STAGE BLOCK_COMMIT',
+      'SELECT CONNECTION_ID() AS id',
       'SHOW MASTER STATUS',
       'SELECT @@global.gtid_binlog_pos AS gtid, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch',
-      'SELECT CONNECTION_ID() AS id',
       'BACKUP STAGE END',
       'SET SESSION max_statement_time = 0',
     ]);

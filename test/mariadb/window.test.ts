@@ -42,16 +42,20 @@ async function killInsideWindow(e: EbrSetup, writer: Writer, signal: NodeJS.Sign
   return { freedMs, exit: await exited, stderr };
 }
 
-/** Each stall of the writer during a backup, with the backup phases it overlapped (from `ebr show`). */
-async function explainGaps(e: EbrSetup, backupId: string, writer: Writer): Promise<string[]> {
+/**
+ * Each stall of the writer during a backup with the backup phases it overlapped (from `ebr show`), and
+ * the longest stall that overlapped the window (acquire): the one the block causes. Others come from
+ * I/O contention on this shared disk (streaming, the snapshot's own fsyncs).
+ */
+async function explainGaps(e: EbrSetup, backupId: string, writer: Writer): Promise<{ lines: string[]; inWindowMs: number }> {
   const shown = await e.ebrJson<{ phases: Array<{ phase: string; startedAt: string; endedAt: string }> }>(['show', backupId]);
-  return writer
-    .gaps()
-    .filter((g) => g.ms > 100)
-    .map((g) => {
-      const during = shown.phases.filter((p) => Date.parse(p.startedAt) <= g.to && Date.parse(p.endedAt) >= g.from).map((p) => p.phase);
-      return `  writer stalled ${g.ms.toFixed(0)} ms during ${during.join(', ') || '(no phase)'}`;
-    });
+  let inWindowMs = 0;
+  const lines = writer.gaps().map((g) => {
+    const during = shown.phases.filter((p) => Date.parse(p.startedAt) <= g.to && Date.parse(p.endedAt) >= g.from).map((p) => p.phase);
+    if (during.includes('acquire')) inWindowMs = Math.max(inWindowMs, g.ms);
+    return `  writer stalled ${g.ms.toFixed(0)} ms during ${during.join(', ') || '(before the backup began)'}`;
+  });
+  return { lines, inWindowMs };
 }
 
 describe('mariadb: the block window', () => {
@@ -98,9 +102,12 @@ describe('mariadb: the block window', () => {
     const b = await e.ebrJson<{ backupId: string; blockWindowMs: number; bytes: number }>(['backup']);
     const total = performance.now() - t0;
     const worst = writer.worstGapMs();
-    console.log((await explainGaps(e, b.backupId, writer)).join('\n'));
-    console.log(`copy: ${(b.bytes / 2 ** 20).toFixed(0)} MiB, backup ${total.toFixed(0)} ms, block window ${b.blockWindowMs.toFixed(1)} ms, writer's worst stall ${worst.toFixed(1)} ms`);
-    expect(worst).toBeLessThan(b.blockWindowMs + 300);
+    const gaps = await explainGaps(e, b.backupId, writer);
+    console.log(gaps.lines.join('\n'));
+    console.log(`copy: ${(b.bytes / 2 ** 20).toFixed(0)} MiB, backup ${total.toFixed(0)} ms, block window ${b.blockWindowMs.toFixed(1)} ms, writer's worst stall in the window ${gaps.inWindowMs.toFixed(1)} ms, anywhere ${worst.toFixed(1)} ms`);
+    // With copy the window is the copy itself, so the writer stalls about that long, and not much more.
+    expect(gaps.inWindowMs).toBeGreaterThan(b.blockWindowMs * 0.5);
+    expect(gaps.inWindowMs).toBeLessThan(b.blockWindowMs + 200);
     expect(total).toBeGreaterThan(worst);
   });
 });
@@ -146,9 +153,12 @@ describe('mariadb on btrfs: the window does not grow with the data', () => {
       const b = await e.ebrJson<{ backupId: string; blockWindowMs: number; bytes: number; windowSteps: Record<string, number> }>(['backup']);
       last = b.backupId;
       const worst = writer!.worstGapMs();
-      rows.push(...(await explainGaps(e, b.backupId, writer!)));
-      rows.push(`btrfs: ${(b.bytes / 2 ** 20).toFixed(0)} MiB, block window ${b.blockWindowMs.toFixed(1)} ms (${Object.entries(b.windowSteps).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}), writer's worst stall ${worst.toFixed(1)} ms`);
-      expect(worst).toBeLessThan(b.blockWindowMs + 300);
+      const gaps = await explainGaps(e, b.backupId, writer!);
+      rows.push(...gaps.lines);
+      rows.push(
+        `btrfs: ${(b.bytes / 2 ** 20).toFixed(0)} MiB, block window ${b.blockWindowMs.toFixed(1)} ms (${Object.entries(b.windowSteps).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}), writer's worst stall in the window ${gaps.inWindowMs ? gaps.inWindowMs.toFixed(1) : '< 50'} ms, anywhere ${worst.toFixed(1)} ms`,
+      );
+      expect(gaps.inWindowMs).toBeLessThan(b.blockWindowMs + 200);
       expect(b.blockWindowMs).toBeLessThan(2000);
     }
     console.log(rows.join('\n'));
