@@ -219,7 +219,7 @@ async function emptyWalDir(dataDir: string, plan: RestorePlan, owner: Owner | un
   const st = await lstat(wal).catch(() => undefined);
   if (st?.isSymbolicLink() && plan.targetDir) await rm(wal);
   await mkdir(wal, { recursive: true, mode: 0o700 });
-  const aside = await setAside(wal, `ebr-before-restore-${plan.backupId}`);
+  const aside = await setAside(wal, plan.backupId);
   await mkdir(path.join(wal, 'archive_status'), { recursive: true, mode: 0o700 });
   if (owner) {
     await applyOwner(wal, { ...owner, mode: 0o700 }, false);

@@ -236,6 +236,10 @@ describe('PostgreSQL backup and restore', () => {
     expect(r.details.removedFiles).toBeGreaterThan(0);
     expect(existsSync(lateFile)).toBe(false);
     expect(existsSync(path.join(cluster.data, 'backup_label'))).toBe(true);
+    // The old WAL is set aside, not deleted: it may hold segments that were never archived.
+    expect(readdirSync(path.join(cluster.data, `pg_wal.ebr-old-${base.backupId}`)).some((f) => /^[0-9A-F]{24}$/.test(f))).toBe(true);
+    expect(readdirSync(path.join(cluster.data, 'pg_wal'))).toEqual(['archive_status']);
+    expect(r.notes.join('\n')).toContain(`pg_wal.ebr-old-${base.backupId}`);
     expect(readFileSync(path.join(cluster.data, 'postgresql.auto.conf'), 'utf8')).not.toMatch(/archive_mode = 'off'/);
 
     await cluster.mustStart();
