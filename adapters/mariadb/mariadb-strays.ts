@@ -32,7 +32,8 @@ export async function displaceStrays(l: ServerLayout, restored: Set<string>, bac
     const p = path.join(l.datadir, e.name);
     if (restored.has(p) || e.name.startsWith('.') || e.name === 'lost+found' || e.name === '#innodb_temp') continue;
     if (e.isDirectory()) await move(p);
-    else if (binlogFile(p) || e.name.startsWith('#sql')) await move(p);
+    // An Aria log newer than the restored control file would be read as if it followed it.
+    else if (binlogFile(p) || e.name.startsWith('#sql') || /^aria_log\.\d+$/.test(e.name)) await move(p);
   }
   // Inside each restored schema directory, anything the backup does not hold is a table made later.
   for (const d of restored) {
