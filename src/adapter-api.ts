@@ -80,6 +80,12 @@ export interface DbmsSession extends AsyncDisposable {
    * cancelled; it gets no signal on purpose, the gate bounds it with its own timeout.
    */
   unblock(token: BlockToken): Promise<BackupMeta>;
+  /**
+   * For adapters whose block outlives the session (capabilities.blockSurvivesSession): the argv that
+   * ends the block from another process (e.g. `onmode -c unblock`). It must be safe to run when nothing
+   * is blocked, and carry no secret (it is journaled). The watchdog runs it if ebr cannot unblock in time.
+   */
+  releaseCommand?(): string[];
   /** Work after release that the backup needs before it can be sealed (wait for the last WAL segment). */
   afterRelease?(meta: BackupMeta, signal: AbortSignal): Promise<void>;
 }

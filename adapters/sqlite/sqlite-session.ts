@@ -1,7 +1,7 @@
 /**
  * The SQLite session: one connection with every attached database. The window is one
  * `BEGIN IMMEDIATE`, which takes the write lock on every attached database at once: writers wait
- * (with their busy timeout), readers go on. A WAL checkpoint before it keeps the -wal files small.
+ * (with their busy timeout), readers go on. A passive WAL checkpoint before it keeps the -wal files small.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -54,8 +54,10 @@ export function sqliteSession(db: Database.Database, files: SqliteFiles, instanc
     },
 
     async checkpoint() {
+      // PASSIVE: copies what it can without waiting for or blocking writers (TRUNCATE stalled them for
+      // hundreds of ms); whatever stays in the -wal file is a chunk of its own and is backed up with it.
       for (const schema of schemas) {
-        if (journalMode(schema) === 'wal') db.pragma(`"${schema}".wal_checkpoint(TRUNCATE)`);
+        if (journalMode(schema) === 'wal') db.pragma(`"${schema}".wal_checkpoint(PASSIVE)`);
       }
     },
 

@@ -36,6 +36,14 @@ export function recordDiscovery(cat: Catalog, backupId: string, spaces: Space[])
   });
 }
 
+/** The spaces as listed once the window opened replace those found before it. */
+export function replaceDiscovery(cat: Catalog, backupId: string, spaces: Space[]): void {
+  cat.tx(() => {
+    cat.db.prepare('DELETE FROM discovery WHERE backup_id = ?').run(backupId);
+    recordDiscovery(cat, backupId, spaces);
+  });
+}
+
 export function discoveryOf(cat: Catalog, backupId: string): DiscoveryRow[] {
   return cat.db.prepare('SELECT space, space_kind, critical, chunk, path, type, offset, size, details FROM discovery WHERE backup_id = ? ORDER BY space, chunk').all(backupId) as DiscoveryRow[];
 }

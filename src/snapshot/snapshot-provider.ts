@@ -28,6 +28,11 @@ export interface SnapshotRequest {
   chunks: Chunk[];
   volumes: Volume[];
   journal: ResourceJournal;
+  /**
+   * A chunk file that is gone when the snapshot is taken is left out instead of failing the snapshot
+   * (the adapter's capabilities.chunksMayVanish). Its pathOf then names a path that does not exist.
+   */
+  mayVanish?: boolean;
 }
 
 export interface Snapshot {

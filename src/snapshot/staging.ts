@@ -43,7 +43,12 @@ export async function takeStaged(
       }
       const to = path.join(dir, chunk.name);
       await mkdir(path.dirname(to), { recursive: true });
-      await duplicate(chunk.path, to, signal);
+      try {
+        await duplicate(chunk.path, to, signal);
+      } catch (err) {
+        if (!(request.mayVanish && (err as NodeJS.ErrnoException).code === 'ENOENT' && (err as NodeJS.ErrnoException).path === chunk.path)) throw err;
+      }
+      // A vanished chunk maps to its missing staged path, never back to the live file.
       staged.set(chunk.name, to);
     }
     return snapshot;

@@ -7,7 +7,7 @@ import type { ArchiveWriter } from '../archive/archive-target.js';
 import { manifestFormat, type Manifest } from '../archive/manifest.js';
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
-import { recordDiscovery, recordMembers } from '../catalog/discovery.js';
+import { recordDiscovery, recordMembers, replaceDiscovery } from '../catalog/discovery.js';
 import { journalResource, journalResourceRemoved } from '../catalog/resources.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError, throwIfAborted, type ErrorCode } from '../errors.js';
@@ -61,6 +61,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const target = targetOf(instance);
   const backupId = newBackupId();
   const ctx = { instance: instance.name, backupId };
+  const mayVanish = adapter.capabilities.chunksMayVanish ?? false;
   beginBackup(cat, { id: backupId, instance: instance.name, vendor: adapter.vendor, provider: provider.kind, targetType: target.kind, runner: thisRunner() });
   o.onStart?.(backupId);
   const phases: Record<string, number> = {};
@@ -89,7 +90,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     updateBackup(cat, backupId, { server: JSON.stringify(server) });
     if (session.preflight) await phase('preflight', () => session.preflight!(signal));
 
-    const spaces: Space[] = await phase('discover', () => session.discover(signal));
+    let spaces: Space[] = await phase('discover', () => session.discover(signal));
     recordDiscovery(cat, backupId, spaces);
     const chunks = spaces.flatMap((s) => s.chunks);
     const volumes = volumesOf(chunks);
@@ -104,7 +105,12 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       window = await holdWindow({
         session,
         provider,
-        request: { backupId, chunks, volumes, journal },
+        // A DBMS that lists its files anew once blocked (PostgreSQL, after pg_backup_start) hands them back in the token.
+        requestFor: (listed) =>
+          listed
+            ? { backupId, chunks: listed.flatMap((s) => s.chunks), volumes: volumesOf(listed.flatMap((s) => s.chunks)), journal, mayVanish }
+            : { backupId, chunks, volumes, journal, mayVanish },
+        ...(adapter.capabilities.blockSurvivesSession ? { watchdog: { catalogFile: cat.file } } : {}),
         maxBlockMs: instance.maxBlockMs,
         signal,
         context: ctx,
@@ -120,6 +126,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       throw err;
     }
     snapshot = window.snapshot;
+    if (window.spaces) {
+      spaces = window.spaces;
+      replaceDiscovery(cat, backupId, spaces);
+    }
     updateBackup(cat, backupId, {
       block_window_ms: window.windowMs,
       window_steps: JSON.stringify(window.steps),
@@ -133,7 +143,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     writer = await target.create({ instance: instance.name, backupId });
     updateBackup(cat, backupId, { location: writer.location });
     const w = writer;
-    const streamed = await phase('stream', () => streamSpaces({ spaces, snapshot: snapshot!, writer: w, signal, context: ctx, parallel: instance.parallelStreams, ...(o.onProgress ? { onProgress: o.onProgress } : {}) }));
+    const frozen = snapshot;
+    const streamed = await phase('stream', async () => {
+      await frozen.open?.(signal);
+      return streamSpaces({ spaces, snapshot: frozen, writer: w, signal, context: ctx, parallel: instance.parallelStreams, mayVanish, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+    });
 
     await phase('seal', async () => {
       const metaFiles = Object.entries(window.meta.files ?? {});
@@ -152,7 +166,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         snapshotProvider: provider.kind,
         log: { logStart: window.meta.logStart, logEnd: window.meta.logEnd, timeline: window.meta.timeline },
         metaFiles: metaFiles.map(([n]) => n),
-        ...(window.meta.details ? { details: window.meta.details } : {}),
+        ...(window.meta.details || streamed.vanished.length ? { details: { ...(window.meta.details ?? {}), ...(streamed.vanished.length ? { vanishedChunks: streamed.vanished } : {}) } } : {}),
         spaces: streamed.spaces,
         members: streamed.members,
       };

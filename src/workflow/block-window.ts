@@ -7,7 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackupMeta, DbmsSession } from '../adapter-api.js';
 import { EbrError, asEbrError } from '../errors.js';
+import type { Space } from '../model.js';
 import type { Snapshot, SnapshotProvider, SnapshotRequest } from '../snapshot/snapshot-provider.js';
+import { armWatchdog, type Watchdog } from './watchdog.js';
 
 export interface WindowResult {
   snapshot: Snapshot;
@@ -16,13 +18,18 @@ export interface WindowResult {
   windowMs: number;
   /** Time per step: block, snapshot (and the provider's own steps), unblock. */
   steps: Record<string, number>;
+  /** The spaces as the DBMS listed them once the window was open, when it does (see BlockToken.spaces). */
+  spaces?: Space[];
 }
 
 export interface WindowOptions {
   session: DbmsSession;
   provider: SnapshotProvider;
-  request: SnapshotRequest;
+  /** What to freeze; built from the block token, because a DBMS may list its files anew once blocked. */
+  requestFor: (spaces: Space[] | undefined) => SnapshotRequest;
   maxBlockMs: number;
+  /** Set when the adapter's block outlives the session: a watchdog ends it at the deadline if ebr cannot. */
+  watchdog?: { catalogFile: string };
   /** How long unblock may take before ebr gives up waiting on it (the DBMS drops session blocks when ebr exits). */
   unblockTimeoutMs?: number;
   signal: AbortSignal;
@@ -33,7 +40,10 @@ export interface WindowOptions {
 
 export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
   const steps: Record<string, number> = {};
+  const unblockTimeoutMs = o.unblockTimeoutMs ?? Math.max(30_000, o.maxBlockMs);
+  const wd = o.watchdog ? await armFor(o, unblockTimeoutMs) : undefined;
   const t0 = performance.now();
+  // If block itself fails, an armed watchdog stays armed: it ends whatever half of a block the server took, at the deadline.
   const token = await o.session.block(o.signal);
   const blockedAt = performance.now();
   steps.block = blockedAt - t0;
@@ -58,14 +68,14 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
       if (inside.signal.aborted) reject(inside.signal.reason);
       inside.signal.addEventListener('abort', () => reject(inside.signal.reason), { once: true });
     });
-    pending = o.provider.take(o.request, inside.signal).then(async (snap) => {
+    const s0 = performance.now();
+    pending = o.provider.take(o.requestFor(token.spaces), inside.signal).then(async (snap) => {
       await faultHold(inside.signal).catch(async (err) => {
         await snap.release();
         throw err;
       });
       return snap;
     });
-    const s0 = performance.now();
     snapshot = await Promise.race([pending, deadline, cancelled]);
     steps.snapshot = performance.now() - s0;
     for (const [k, v] of Object.entries(snapshot.steps ?? {})) steps[`snapshot.${k}`] = v;
@@ -76,9 +86,19 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
     o.signal.removeEventListener('abort', onParentAbort);
     o.onRelease?.();
     const u0 = performance.now();
+    let claimed = false;
     try {
-      meta = await withTimeout(o.session.unblock(token), o.unblockTimeoutMs ?? Math.max(30_000, o.maxBlockMs), 'unblock');
+      if (wd && !(claimed = wd.claim())) {
+        // The watchdog ended the block first: the deadline passed while ebr could not.
+        throw windowExceeded(o, performance.now() - blockedAt);
+      }
+      meta = await withTimeout(o.session.unblock(token), unblockTimeoutMs, 'unblock');
+      await wd?.disarm();
     } catch (err) {
+      // ebr holds the right to end the block but its session could not: end it from outside, now.
+      if (wd && claimed && !(await wd.releaseNow(`unblock on the session failed: ${(err as Error).message}`).catch(() => false))) {
+        (err as { message: string }).message += '; the release command failed too: the next ebr command retries it';
+      }
       const releaseError = asEbrError(err, 'block', { ...o.context, phase: 'release' });
       if (failure) failure.releaseError = releaseError;
       else failure = releaseError;
@@ -94,7 +114,24 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
     failure.context.windowMs = Math.round(windowMs);
     throw failure;
   }
-  return { snapshot: snapshot!, meta, windowMs, steps };
+  return { snapshot: snapshot!, meta, windowMs, steps, ...(token.spaces ? { spaces: token.spaces } : {}) };
+}
+
+async function armFor(o: WindowOptions, unblockTimeoutMs: number): Promise<Watchdog> {
+  const releaseCommand = o.session.releaseCommand?.();
+  if (!releaseCommand?.length) {
+    throw new EbrError('internal', 'the adapter says its block outlives the session but gives no command to end it from outside', {
+      hint: 'an adapter with capabilities.blockSurvivesSession must implement DbmsSession.releaseCommand',
+      context: { ...o.context, phase: 'acquire' },
+    });
+  }
+  return armWatchdog({
+    catalogFile: o.watchdog!.catalogFile,
+    backupId: o.context.backupId,
+    instance: o.context.instance,
+    deadlineMs: o.maxBlockMs + unblockTimeoutMs,
+    releaseCommand,
+  });
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
- * Run at the start of every command: a backup whose runner died is marked failed with the phase it
- * died in, and whatever snapshot resources the journal shows unreleased are removed — those, and nothing else.
+ * Run at the start of every command: a block whose owner died is ended by its release command, a
+ * backup whose runner died is marked failed with the phase it died in, and whatever snapshot resources
+ * the journal shows unreleased are removed — those, and nothing else.
  */
 import { failAbandonedBackups } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { journalResourceRemoved, leftoverResources } from '../catalog/resources.js';
 import { snapshotProviders } from '../snapshot/index.js';
+import { repairUnfinishedBlocks, watchdogDirFor } from './watchdog.js';
 
 export interface RecoveryReport {
   failedBackups: Array<{ id: string; instance: string; phase: string }>;
@@ -14,9 +16,13 @@ export interface RecoveryReport {
 }
 
 export async function recoverAfterCrash(cat: Catalog): Promise<RecoveryReport> {
-  const failedBackups = failAbandonedBackups(cat);
   const removedResources: string[] = [];
   const problems: string[] = [];
+  // First end any block that outlived its ebr process (the DBMS must not stay blocked), then the bookkeeping.
+  const blocks = await repairUnfinishedBlocks(watchdogDirFor(cat.file));
+  for (const b of blocks.released) removedResources.push(`block of backup ${b.backupId}${b.instance ? ` (${b.instance})` : ''}, ended by its release command`);
+  for (const b of blocks.failed) problems.push(`the block of backup ${b.backupId}${b.instance ? ` (${b.instance})` : ''} is still on: its release command exited ${b.exitCode}: ${b.output.trim().slice(0, 200)}; end it by hand`);
+  const failedBackups = failAbandonedBackups(cat);
   for (const r of leftoverResources(cat)) {
     const make = snapshotProviders[r.provider];
     if (!make) {

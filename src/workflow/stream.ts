@@ -16,6 +16,8 @@ export interface StreamResult {
   spaces: ManifestSpace[];
   members: ManifestMember[];
   bytes: number;
+  /** Chunks that were gone from the frozen copy and left out (only when the adapter allows it). */
+  vanished: string[];
 }
 
 export async function streamSpaces(o: {
@@ -24,13 +26,19 @@ export async function streamSpaces(o: {
   writer: ArchiveWriter;
   signal: AbortSignal;
   parallel?: number;
+  /** Chunk files missing from the frozen copy are left out (capabilities.chunksMayVanish) instead of failing. */
+  mayVanish?: boolean;
   onProgress?: ProgressListener;
   context: { instance: string; backupId: string };
 }): Promise<StreamResult> {
   // Sizes come from the frozen copy: the live files may have moved on since discovery.
   const sizes = new Map<string, number>();
+  const vanished = new Set<string>();
   for (const c of o.spaces.flatMap((s) => s.chunks)) {
-    if (c.type === 'file') sizes.set(c.name, (await statFrozen(o.snapshot, c, o.context)).size);
+    if (c.type !== 'file') continue;
+    const st = await statFrozen(o.snapshot, c, o.context, o.mayVanish ?? false);
+    if (st) sizes.set(c.name, st.size);
+    else vanished.add(c.name);
   }
   const meter = progressMeter('stream', [...sizes.values()].reduce((a, b) => a + b, 0), o.onProgress);
   const results: Array<{ space: ManifestSpace; members: ManifestMember[] }> = [];
@@ -44,7 +52,7 @@ export async function streamSpaces(o: {
   meter.done();
   const order = new Map(o.spaces.map((s, i) => [s.name, i]));
   results.sort((a, b) => order.get(a.space.name)! - order.get(b.space.name)!);
-  return { spaces: results.map((r) => r.space), members: results.flatMap((r) => r.members), bytes: meter.bytesDone };
+  return { spaces: results.map((r) => r.space), members: results.flatMap((r) => r.members), bytes: meter.bytesDone, vanished: [...vanished] };
 
   function total(s: Space): number {
     return s.chunks.reduce((a, c) => a + (sizes.get(c.name) ?? 0), 0);
@@ -55,6 +63,7 @@ export async function streamSpaces(o: {
     const members: ManifestMember[] = [];
     let stream = '';
     for (const chunk of space.chunks) {
+      if (vanished.has(chunk.name)) continue;
       throwIfAborted(o.signal, { ...o.context, phase: 'stream', space: space.name });
       const header: MemberHeader = {
         name: chunk.name,
@@ -88,11 +97,12 @@ function pick(c: Chunk): Partial<MemberHeader> {
   };
 }
 
-async function statFrozen(snapshot: Snapshot, c: Chunk, context: Record<string, unknown>) {
+async function statFrozen(snapshot: Snapshot, c: Chunk, context: Record<string, unknown>, mayVanish: boolean) {
   const p = snapshot.pathOf(c);
   try {
     return await stat(p);
   } catch (err) {
+    if (mayVanish && (err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new EbrError('stream', `chunk ${c.name} of space ${c.space} is missing from the frozen copy at ${p}`, {
       hint: 'the file vanished between discovery and the snapshot; run the backup again',
       context: { ...context, phase: 'stream', space: c.space, path: p },

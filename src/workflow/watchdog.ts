@@ -59,6 +59,12 @@ export interface Watchdog {
   claim(): boolean;
   /** After the block was ended on the session: journals it released and stops the watchdog. Safe to call twice. */
   disarm(): Promise<{ releasedBy: ReleaseRole }>;
+  /**
+   * After claim, when unblocking on the session failed: ends the block with the release command from
+   * here, journals the outcome, and stops the watchdog. True when the command succeeded; when it did
+   * not, the entry stays `release-failed` and the next ebr command retries it.
+   */
+  releaseNow(reason: string): Promise<boolean>;
 }
 
 export function watchdogDirFor(catalogFile: string): string {
@@ -142,6 +148,12 @@ export async function armWatchdog(o: ArmOptions): Promise<Watchdog> {
       stopWatchdog(watchdogRunner);
       released = 'owner';
       return { releasedBy: released };
+    },
+    async releaseNow(reason) {
+      const done = await runRelease(dir, readEntry(entryFile) ?? entry, 'owner', reason);
+      stopWatchdog(watchdogRunner);
+      if (done.state === 'released') released = 'owner';
+      return done.state === 'released';
     },
   };
 }
