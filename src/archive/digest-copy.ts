@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { throwIfAborted } from '../errors.js';
+import { FileSink } from './file-sink.js';
 
 export const readChunkBytes = 1 << 20;
 
@@ -46,7 +47,7 @@ export async function copyWithDigest(
 }
 
 /** Hashes a stream without writing it anywhere (verify). */
-export async function digestOf(source: AsyncIterable<Buffer>, signal: AbortSignal): Promise<Digested> {
+export async function digestOf(source: AsyncIterable<Buffer>, signal?: AbortSignal): Promise<Digested> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const buf of source) {
@@ -55,4 +56,22 @@ export async function digestOf(source: AsyncIterable<Buffer>, signal: AbortSigna
     hash.update(buf);
   }
   return { size, sha256: hash.digest('hex') };
+}
+
+/** sha256 and size of a file. */
+export function digestFile(file: string, signal?: AbortSignal): Promise<Digested> {
+  return digestOf(readFileChunks(file, signal), signal);
+}
+
+/** Copies a file into a new one (never over an existing one), hashing on the way, and fsyncs the copy. */
+export async function copyFileWithDigest(from: string, to: string, signal?: AbortSignal): Promise<Digested> {
+  const sink = new FileSink(to);
+  try {
+    const d = await copyWithDigest(readFileChunks(from, signal), (b) => sink.write(b), undefined, signal ?? new AbortController().signal, from);
+    await sink.close();
+    return d;
+  } catch (err) {
+    sink.destroy();
+    throw err;
+  }
 }

@@ -5,16 +5,13 @@
  * the backups, under `<target.path>/<instance>/<kind>/`, so a DBA can read it with plain `cp` and
  * check it with `sha256sum -c`.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Transform } from 'node:stream';
 import type { InstanceConfig } from '../config/load.js';
 import { EbrError } from '../errors.js';
 import { syncDir } from '../archive/backup-dir.js';
-import { readFileChunks } from '../archive/digest-copy.js';
+import { copyFileWithDigest, digestFile } from '../archive/digest-copy.js';
 
 export interface LogStore {
   /** atomic, sha256 recorded; 'identical' if the same bytes are already there; throws EbrError('logArchive') if different bytes exist under that name */
@@ -86,7 +83,7 @@ export function logStoreAt(root: string, instance?: string): LogStore {
       const tmp = path.join(root, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
       const sideTmp = `${tmp}${sidecarSuffix}`;
       try {
-        const written = await copyHashed(sourceFile, tmp, signal);
+        const written = await copyFileWithDigest(sourceFile, tmp, signal);
         if (written.size !== size) throw new Error(`${sourceFile} changed size while it was archived (${size} → ${written.size} bytes)`);
         // link(), unlike rename(), never replaces: two puts of one name cannot overwrite each other's bytes.
         if (!(await linkNew(tmp, final))) {
@@ -127,7 +124,7 @@ export function logStoreAt(root: string, instance?: string): LogStore {
       if (!want) return false;
       const tmp = `${destFile}.ebr-tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
       try {
-        const got = await copyHashed(fileOf(name), tmp, signal);
+        const got = await copyFileWithDigest(fileOf(name), tmp, signal);
         if (got.sha256 !== want) {
           throw new EbrError('digestMismatch', `${name} in the log archive does not match its recorded digest (sha256 ${got.sha256.slice(0, 12)}…, recorded ${want.slice(0, 12)}…)`, {
             hint: 'the archived log is damaged; recovery cannot go past it. Restore to a time before it, or from a copy of the archive',
@@ -205,38 +202,6 @@ async function linkNew(from: string, to: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw err;
   }
-}
-
-/** Copies a file, hashing it on the way, and fsyncs the copy. */
-async function copyHashed(from: string, to: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({
-    transform(buf: Buffer, _enc, done) {
-      hash.update(buf);
-      size += buf.length;
-      done(null, buf);
-    },
-  });
-  const out = createWriteStream(to, { flags: 'wx', mode: 0o640 });
-  await pipeline(readFileChunks(from, signal), tap, out, ...(signal ? [{ signal }] : []));
-  const fh = await open(to, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return { size, sha256: hash.digest('hex') };
-}
-
-async function digestFile(file: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const buf of readFileChunks(file, signal)) {
-    hash.update(buf);
-    size += buf.length;
-  }
-  return { size, sha256: hash.digest('hex') };
 }
 
 async function writeSynced(file: string, text: string): Promise<void> {

@@ -14,7 +14,7 @@ import type { Chunk, Volume } from '../model.js';
 import { subvolumeOf, subvolumeRootInode } from './btrfs-subvolumes.js';
 import { execaRunner, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
 import { copyFallbackMatcher, copyInWindow, placeChunks, type Placement } from './consistency-group.js';
-import type { Snapshot, SnapshotProvider, SnapshotRequest, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
+import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { dropCacheMinBytes, dropCachedPages } from './page-cache.js';
 import { readMounts, volumeOf } from './volumes.js';
