@@ -3,8 +3,8 @@
  * file's blocks, so it takes milliseconds whatever the size. Clones must live on the chunk's own
  * filesystem: the staging directory sits beside the chunks, or under `snapshot.staging` on the same volume.
  */
-import { constants } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { constants, realpathSync, statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError } from '../errors.js';
 import type { Chunk } from '../model.js';
@@ -13,18 +13,36 @@ import { removeStagingDir, takeStaged } from './staging.js';
 import { volumeOf } from './volumes.js';
 
 export function reflinkProvider(settings: { staging?: string }): SnapshotProvider {
-  const stagingDirOf = (backupId: string) => (chunk: Chunk) =>
-    settings.staging ? path.join(settings.staging, backupId) : path.join(topDirOf(chunk), `.ebr-staging-${backupId}`);
+  const stagingDirOf = (backupId: string) => {
+    const placed = new Map<string, string>();
+    return (chunk: Chunk) => {
+      if (settings.staging) return path.join(settings.staging, backupId);
+      // One staging dir per data directory — unless the chunk lies on another filesystem than that
+      // directory (a PostgreSQL tablespace reached through pg_tblspc): then beside the file itself,
+      // since a clone cannot cross filesystems.
+      const dir = path.dirname(chunk.path);
+      let top = placed.get(dir);
+      if (top === undefined) {
+        const candidate = topDirOf(chunk);
+        top = deviceOf(candidate) === deviceOf(dir) ? candidate : realpathSync(dir);
+        placed.set(dir, top);
+      }
+      return path.join(top, `.ebr-staging-${backupId}`);
+    };
+  };
   return {
     kind: 'reflink',
     async check(request) {
-      // One probe clone per directory the clones will go to, so a filesystem without reflink fails here, outside the window.
+      // One probe clone of a real chunk per (staging directory, filesystem of the chunk), so a filesystem
+      // without reflink — or clones that would have to cross filesystems — fail here, outside the window.
       const probed = new Set<string>();
+      const dirOf = stagingDirOf(request.backupId);
       for (const chunk of request.chunks) {
         if (chunk.type !== 'file') continue;
-        const dir = path.dirname(stagingDirOf(request.backupId)(chunk));
-        if (probed.has(dir)) continue;
-        probed.add(dir);
+        const dir = path.dirname(dirOf(chunk));
+        const key = `${dir}\0${deviceOf(path.dirname(chunk.path))}`;
+        if (probed.has(key)) continue;
+        probed.add(key);
         await probeClone(chunk, dir);
       }
     },
@@ -50,16 +68,25 @@ async function probeClone(chunk: Chunk, dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
     probeDir = await mkdtemp(path.join(dir, '.ebr-reflink-probe-'));
-    const a = path.join(probeDir, 'a');
-    await writeFile(a, 'ebr');
-    await copyFile(a, path.join(probeDir, 'b'), constants.COPYFILE_FICLONE_FORCE);
+    // Clone the chunk itself: that proves both reflink support and that source and clone share a filesystem.
+    await copyFile(chunk.path, path.join(probeDir, 'probe'), constants.COPYFILE_FICLONE_FORCE);
   } catch (err) {
     const vol = safeVolume(chunk.path);
-    throw new EbrError('snapshot', `the reflink provider cannot clone ${chunk.path}: ${vol ? `${vol.fsType} at ${vol.mountPoint}` : 'its filesystem'} does not support reflinks (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
-      hint: 'put the data on btrfs or XFS made with reflink=1, or set snapshot.provider: copy for this instance',
-      context: { path: chunk.path, space: chunk.space },
-      cause: err,
-    });
+    const code = (err as NodeJS.ErrnoException).code;
+    const crossing = code === 'EXDEV';
+    throw new EbrError(
+      'snapshot',
+      crossing
+        ? `the reflink provider cannot clone ${chunk.path} into ${dir}: a clone cannot cross filesystems`
+        : `the reflink provider cannot clone ${chunk.path}: ${vol ? `${vol.fsType} at ${vol.mountPoint}` : 'its filesystem'} does not support reflinks (${code ?? (err as Error).message})`,
+      {
+        hint: crossing
+          ? 'leave snapshot.staging unset (clones then go beside each chunk), or point it at a directory on the same filesystem'
+          : 'put the data on btrfs or XFS made with reflink=1, or set snapshot.provider: copy for this instance',
+        context: { path: chunk.path, space: chunk.space },
+        cause: err,
+      },
+    );
   } finally {
     if (probeDir) await rm(probeDir, { recursive: true, force: true });
   }
@@ -71,4 +98,8 @@ function safeVolume(p: string) {
   } catch {
     return undefined;
   }
+}
+
+function deviceOf(p: string): number {
+  return statSync(p).dev;
 }
