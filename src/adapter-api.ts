@@ -47,8 +47,24 @@ export interface DbmsAdapter<S = unknown> {
   readonly configSchema: z.ZodType<S>;
   /** Opens the dedicated session that discovers, blocks and unblocks. Drivers are imported here, lazily. */
   connect(instance: InstanceContext<S>, signal: AbortSignal): Promise<DbmsSession>;
+  /**
+   * Copies the logs the server has finished into the instance's log archive (MariaDB binlogs); for
+   * log archives the server does not push by itself. Run by `ebr binlog sync` and from cron.
+   */
+  syncLogs?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogSyncResult>;
   /** Prepares a restore of one backup; the server may be stopped, so this must not need a session. */
   restorer(instance: InstanceContext<S>, plan: RestorePlan): Promise<Restorer>;
+}
+
+export interface LogSyncResult {
+  /** Logs archived by this call. */
+  stored: string[];
+  /** Already archived with the same bytes. */
+  present: string[];
+  /** The log the server still writes (archived by a later sync). */
+  current?: string;
+  /** Logs missing between the oldest archived one and the current one: the server purged them first. */
+  gaps: string[];
 }
 
 /** A token proving the window is open; handed back to unblock on the same session. */

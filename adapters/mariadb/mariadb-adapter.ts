@@ -5,7 +5,8 @@ import { mariadbConfigSchema, type MariadbSettings } from './mariadb-config.js';
 import { dialectFor, parseVersion } from './mariadb-queries.js';
 import { mariadbRestorer } from './mariadb-restorer.js';
 import { mariadbSession } from './mariadb-session.js';
-import { syncBinlogsAfterBackup } from './mariadb-binlogs.js';
+import { syncBinlogsAfterBackup, syncInstanceBinlogs } from './mariadb-binlogs.js';
+import { EbrError } from '../../src/errors.js';
 
 export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
   vendor: 'mariadb',
@@ -34,6 +35,12 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
       await sql.end();
       throw err;
     }
+  },
+
+  async syncLogs(instance, signal) {
+    const store = instance.logStore?.('binlog');
+    if (!store) throw new EbrError('logArchive', `instance ${instance.name} has no log store for binlogs`, { context: { instance: instance.name } });
+    return syncInstanceBinlogs(instance, store, signal);
   },
 
   async restorer(instance, plan) {

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { syncInstanceBinlogs } from '../../../adapters/mariadb/index.js';
-import type { MariadbSettings } from '../../../adapters/mariadb/mariadb-config.js';
 import type { InstanceConfig } from '../../config/load.js';
 import { EbrError } from '../../errors.js';
 import { archivedRanges } from '../../logs/binlog-sync.js';
 import { logStoreFor } from '../../logs/log-store.js';
 import { findAdapter } from '../../registry.js';
+import { adapterOf, instanceContext } from '../../workflow/context.js';
 import { cliOf } from '../context.js';
 import { bytes, table } from '../format.js';
 
@@ -23,11 +22,7 @@ export function register(program: Command): void {
     .action(async (opts: { instance?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
       const instance = binlogInstance(cli.instance(opts.instance));
-      const r = await syncInstanceBinlogs(
-        { name: instance.name, settings: instance.settings as MariadbSettings, resolvePath: instance.resolvePath },
-        logStoreFor(instance, 'binlog'),
-        cli.signal,
-      );
+      const r = await adapterOf(instance).syncLogs!(instanceContext(cli.config(), instance), cli.signal);
       cli.print({ instance: instance.name, ...r }, () =>
         [
           `archived ${r.stored.length} binlog(s)${r.stored.length ? `: ${r.stored.join(', ')}` : ''}; ${r.present.length} already archived; ${r.current ?? '(none)'} is being written`,
@@ -54,7 +49,8 @@ export function register(program: Command): void {
 }
 
 function binlogInstance(instance: InstanceConfig): InstanceConfig {
-  if (findAdapter(instance.adapter)?.capabilities.logArchive !== 'binlog') {
+  const adapter = findAdapter(instance.adapter);
+  if (adapter?.capabilities.logArchive !== 'binlog' || !adapter.syncLogs) {
     throw new EbrError('usage', `instance ${instance.name} (adapter ${instance.adapter}) keeps no binlog archive`, {
       hint: 'name a MariaDB or MySQL instance with --instance',
       context: { instance: instance.name },
