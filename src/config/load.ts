@@ -21,6 +21,7 @@ export interface InstanceConfig {
   maxBlockMs: number;
   parallelStreams: number;
   schedule?: string;
+  logSchedule?: string;
   retention?: { full: number };
   resolvePath(p: string): string;
 }
@@ -69,7 +70,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     if (!targetNames().includes(inst.target.type)) {
       throw configError(file, `${at}.target.type`, inst.target.type, `one of ${targetNames().join(', ')}`);
     }
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'retention', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'retention', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -78,10 +79,19 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
         });
       }
     }
-    if (inst.schedule !== undefined && !cron.validate(inst.schedule)) {
-      throw new EbrError('config', `${file}: ${at}.schedule is ${JSON.stringify(inst.schedule)}, which is not a cron expression`, {
-        hint: 'use five fields (minute hour day-of-month month day-of-week), e.g. "0 2 * * *" for 02:00 every day, or six with seconds first',
-        context: { key: `${at}.schedule` },
+    for (const key of ['schedule', 'logSchedule'] as const) {
+      const expr = inst[key];
+      if (expr !== undefined && !cron.validate(expr)) {
+        throw new EbrError('config', `${file}: ${at}.${key} is ${JSON.stringify(expr)}, which is not a cron expression`, {
+          hint: 'use five fields (minute hour day-of-month month day-of-week), e.g. "0 2 * * *" for 02:00 every day, or six with seconds first',
+          context: { key: `${at}.${key}` },
+        });
+      }
+    }
+    if (inst.logSchedule !== undefined && !adapter.syncLogs) {
+      throw new EbrError('config', `${file}: ${at}.logSchedule is set, but the ${adapter.vendor} adapter has no log archive that ebr copies on a schedule`, {
+        hint: adapter.capabilities.logArchive ? `the ${adapter.vendor} server pushes its logs itself (e.g. archive_command); remove logSchedule` : 'remove logSchedule',
+        context: { key: `${at}.logSchedule` },
       });
     }
     const slice = (inst as Record<string, unknown>)[adapter.vendor];
@@ -101,6 +111,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       maxBlockMs: inst.maxBlockMs,
       parallelStreams: inst.parallelStreams,
       ...(inst.schedule ? { schedule: inst.schedule } : {}),
+      ...(inst.logSchedule ? { logSchedule: inst.logSchedule } : {}),
       ...(inst.retention ? { retention: inst.retention } : {}),
       resolvePath,
     };

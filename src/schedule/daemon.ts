@@ -8,19 +8,21 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/load.js';
 import { EbrError, asEbrError } from '../errors.js';
 import { runBackup } from '../workflow/backup.js';
+import { adapterOf, instanceContext } from '../workflow/context.js';
 import { recoverAfterCrash } from '../workflow/recover.js';
 import { applyRetention } from './retention.js';
 
 export interface DaemonEvent {
   at: string;
   instance: string;
-  event: 'scheduled' | 'backup-complete' | 'backup-failed' | 'retention' | 'stopped';
+  event: 'scheduled' | 'backup-complete' | 'backup-failed' | 'retention' | 'logs-synced' | 'logs-failed' | 'stopped';
   [key: string]: unknown;
 }
 
 export async function runDaemon(o: { config: Config; catalog: Catalog; signal: AbortSignal; log: (e: DaemonEvent) => void }): Promise<void> {
   const scheduled = Object.values(o.config.instances).filter((i) => i.schedule);
-  if (scheduled.length === 0) {
+  const logScheduled = Object.values(o.config.instances).filter((i) => i.logSchedule);
+  if (scheduled.length === 0 && logScheduled.length === 0) {
     throw new EbrError('config', `no instance in ${o.config.file} has a schedule`, { hint: 'add schedule: "0 2 * * *" (cron: minute hour day month weekday) to an instance' });
   }
   const emit = (instance: string, event: DaemonEvent['event'], extra: Record<string, unknown> = {}) => o.log({ at: new Date().toISOString(), instance, event, ...extra });
@@ -44,6 +46,23 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
     emit(instance.name, 'scheduled', { schedule: instance.schedule, next: task.getNextRun()?.toISOString() });
     return task;
   });
+  for (const instance of logScheduled) {
+    const task = cron.schedule(
+      instance.logSchedule!,
+      async () => {
+        try {
+          const r = await adapterOf(instance).syncLogs!(instanceContext(o.config, instance), o.signal);
+          emit(instance.name, 'logs-synced', { stored: r.stored, gaps: r.gaps });
+        } catch (err) {
+          const e = asEbrError(err, 'logArchive', { instance: instance.name });
+          emit(instance.name, 'logs-failed', { error: e.message, hint: e.hint });
+        }
+      },
+      { name: `ebr-logs:${instance.name}`, noOverlap: true },
+    );
+    emit(instance.name, 'scheduled', { logSchedule: instance.logSchedule, next: task.getNextRun()?.toISOString() });
+    tasks.push(task);
+  }
   await new Promise<void>((resolve) => {
     if (o.signal.aborted) resolve();
     o.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -51,5 +70,5 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
   for (const t of tasks) await t.stop();
   // A backup under way sees the same signal, releases the database and fails; wait for it to finish.
   while (tasks.some((t) => t.isBusy())) await new Promise((r) => setTimeout(r, 50));
-  for (const i of scheduled) emit(i.name, 'stopped');
+  for (const name of new Set([...scheduled, ...logScheduled].map((i) => i.name))) emit(name, 'stopped');
 }

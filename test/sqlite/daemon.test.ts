@@ -48,3 +48,15 @@ describe('daemon', () => {
     expect(r.stderr).toMatch(/instances\.t\.schedule is "every night", which is not a cron expression/);
   });
 });
+
+describe('daemon config', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+  it('refuses logSchedule for an adapter that has no log archive to copy', async () => {
+    const inst = makeInstance(t.dir);
+    writeFileSync(inst.config, `${readFileSync(inst.config, 'utf8')}    logSchedule: "*/5 * * * *"\n`);
+    const r = await runEbr(['--config', inst.config, 'list']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/instances\.t\.logSchedule is set, but the sqlite adapter has no log archive/);
+  });
+});
