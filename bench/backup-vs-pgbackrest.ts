@@ -53,12 +53,18 @@ interface Ran {
   ms: number;
 }
 
+/** Commands in flight, each the leader of its own process group, with a promise of its end. */
+const children = new Map<number, Promise<void>>();
+
 /** Runs a command (as the postgres OS user when asked), timing it; rejects unless the exit code is in okCodes. */
 function run(cmd: string, argv: string[], options: { postgres?: boolean; okCodes?: number[] } = {}): Promise<Ran> {
   const [file, full] = options.postgres ? ['runuser', ['-u', 'postgres', '--', cmd, ...argv]] : [cmd, argv];
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(file, full, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group, so cleanup can end it with everything it started (pgBackRest's workers).
+    const child = spawn(file, full, { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const pid = child.pid;
+    if (pid !== undefined) children.set(pid, new Promise((done) => child.once('close', () => done())));
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -66,6 +72,7 @@ function run(cmd: string, argv: string[], options: { postgres?: boolean; okCodes
     child.on('error', reject);
     child.on('close', (code, signal) => {
       const ms = performance.now() - t0;
+      if (pid !== undefined) children.delete(pid);
       if (code !== null && (options.okCodes ?? [0]).includes(code)) resolve({ code, stdout, stderr, ms });
       else reject(new Error(`${cmd} ${argv.join(' ')} failed (${signal ?? code}): ${(stderr || stdout).trim()}`));
     });
@@ -99,10 +106,27 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 let fs: LoopFs | undefined;
 let cluster: Cluster | undefined;
 let cleaning: Promise<void> | undefined;
+let interrupted = false;
 
-/** Stops the cluster (killing the postmaster if pg_ctl cannot), unmounts, detaches the loop device, removes the image. */
+/** Ends the commands in flight, stops the cluster (killing the postmaster if pg_ctl cannot), unmounts, detaches the loop device, removes the image. */
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
+    // A backup or tar still running would keep the filesystem busy.
+    for (const [pid, ended] of [...children]) {
+      const signal = (sig: NodeJS.Signals) => {
+        try {
+          process.kill(-pid, sig);
+        } catch {
+          /* already gone */
+        }
+      };
+      signal('SIGTERM');
+      const stopped = await Promise.race([ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 10_000))]);
+      if (!stopped) {
+        signal('SIGKILL');
+        await Promise.race([ended, new Promise((r) => setTimeout(r, 2000))]);
+      }
+    }
     if (cluster) {
       const c = cluster;
       await c.stop('immediate').catch((err: unknown) => process.stderr.write(`pg_ctl stop failed: ${(err as Error).message}\n`));
@@ -126,6 +150,7 @@ function cleanup(): Promise<void> {
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.once(sig, () => {
+    interrupted = true;
     process.stderr.write(`\n${sig}: cleaning up\n`);
     void cleanup().finally(() => process.exit(130));
   });
@@ -302,7 +327,8 @@ async function archiverIdle(c: Cluster, timeoutMs = 600_000): Promise<void> {
 
 main()
   .then(cleanup, async (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    // After a signal, the command in flight failing is the cleanup's doing, not news.
+    if (!interrupted) process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = 1;
     await cleanup();
   })
