@@ -25,7 +25,8 @@ export class FileSink {
     if (this.failure) throw this.failure;
     this.position += buf.length;
     if (!this.out.write(buf)) {
-      await Promise.race([once(this.out, 'drain'), once(this.out, 'error').then(([e]) => Promise.reject(e as Error))]);
+      // events.once rejects if the stream emits 'error' meanwhile, and leaves no listener behind.
+      await once(this.out, 'drain');
     }
   }
 

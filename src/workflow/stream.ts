@@ -10,6 +10,7 @@ import { readFileChunks } from '../archive/digest-copy.js';
 import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Space } from '../model.js';
 import type { Snapshot } from '../snapshot/snapshot-provider.js';
+import { SmallFilePrefetch } from './small-file-prefetch.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 
 export interface StreamResult {
@@ -62,6 +63,9 @@ export async function streamSpaces(o: {
     const out = await o.writer.openSpace(space.name);
     const members: ManifestMember[] = [];
     let stream = '';
+    const files = space.chunks.filter((c) => c.type === 'file' && !vanished.has(c.name));
+    const prefetch = new SmallFilePrefetch(files.map((c) => ({ key: c.name, path: o.snapshot.pathOf(c), size: sizes.get(c.name)! })));
+    prefetch.fill();
     for (const chunk of space.chunks) {
       if (vanished.has(chunk.name)) continue;
       throwIfAborted(o.signal, { ...o.context, phase: 'stream', space: space.name });
@@ -72,10 +76,9 @@ export async function streamSpaces(o: {
         ...pick(chunk),
       };
       try {
-        const written =
-          chunk.type === 'file'
-            ? await out.addFile(header, countedBytes(readFileChunks(o.snapshot.pathOf(chunk), o.signal), (n) => meter.add(n, space.name)), o.signal)
-            : await out.addEntry(header);
+        const whole = chunk.type === 'file' ? prefetch.take(chunk.name) : undefined;
+        const source = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), o.signal);
+        const written = chunk.type === 'file' ? await out.addFile(header, countedBytes(source, (n) => meter.add(n, space.name)), o.signal) : await out.addEntry(header);
         members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.details ? { details: chunk.details } : {}) });
       } catch (err) {
         throw asEbrError(err, 'stream', { ...o.context, phase: 'stream', space: space.name, path: chunk.path });
@@ -85,6 +88,11 @@ export async function streamSpaces(o: {
     for (const m of members) m.stream = stream;
     return { space: { name: space.name, critical: space.critical, kind: space.kind, stream, ...(space.notes ? { notes: space.notes } : {}), ...(space.details ? { details: space.details } : {}) }, members };
   }
+}
+
+async function* once(whole: Promise<Buffer>): AsyncGenerator<Buffer> {
+  const b = await whole;
+  if (b.length > 0) yield b;
 }
 
 function pick(c: Chunk): Partial<MemberHeader> {
