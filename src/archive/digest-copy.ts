@@ -4,14 +4,14 @@ import { createReadStream } from 'node:fs';
 import { throwIfAborted } from '../errors.js';
 import { FileSink } from './file-sink.js';
 
-export const readChunkBytes = 1 << 20;
+export const readChunkBytes = 4 << 20;
 
 export interface Digested {
   size: number;
   sha256: string;
 }
 
-/** Reads a file in 1 MiB chunks (Node's 64 KiB default costs a third of the throughput here). */
+/** Reads a file in 4 MiB chunks (Node's 64 KiB default costs a third of the throughput here; 4 MiB beat 1 MiB by ~10 % in bench/backup-vs-pgbackrest). */
 export function readFileChunks(file: string, signal?: AbortSignal, start?: number, length?: number): AsyncIterable<Buffer> {
   return createReadStream(file, {
     highWaterMark: readChunkBytes,
