@@ -13,7 +13,7 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import { subvolumeOf, subvolumeRootInode } from './btrfs-subvolumes.js';
 import { execaRunner, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
-import { copyFallbackMatcher, copyInWindow, placeChunks, type Placement } from './consistency-group.js';
+import { copyFallbackMatcher, freezeGroup, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { dropCacheMinBytes, dropCachedPages } from './page-cache.js';
@@ -140,35 +140,37 @@ export function btrfsProvider(settings: SnapshotSettings, deps: ProviderDeps = {
           if (errors.length > 0) throw errors[0];
         },
       };
-      try {
-        throwIfAborted(signal, { phase: 'acquire' });
-        // Every snapshot is journaled before any is made, then all are made at once: btrfs lets
-        // concurrent snapshots share one transaction commit, which keeps the window short.
-        const jobs = plan.roots.map((root, n) => {
-          const resource: SnapshotResource = { provider: 'btrfs', kind: 'btrfs-snapshot', path: destinationOf(request.backupId, root, n), details: { subvolume: root } };
-          request.journal.created(resource);
-          journaled.push({ resource, root });
-          return { resource, root };
-        });
-        const t0 = performance.now();
-        const results = await Promise.allSettled(
-          jobs.map(async (job) => {
-            const s0 = performance.now();
-            await runChecked(run, tool, ['btrfs', 'subvolume', 'snapshot', '-r', job.root, job.resource.path], { signal, context: { phase: 'acquire', path: job.root } });
-            steps[`subvolume ${job.root}`] = performance.now() - s0;
-          }),
-        );
-        steps.snapshots = performance.now() - t0;
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
-        const c0 = performance.now();
-        fallback = await copyInWindow('btrfs', request, plan.placement.copied, s.staging, signal);
-        if (fallback) steps['copy-fallback'] = performance.now() - c0;
-        return snapshot;
-      } catch (err) {
-        await snapshot.release().catch(() => undefined);
-        throw err;
-      }
+      return freezeGroup({
+        provider: 'btrfs',
+        request,
+        copied: plan.placement.copied,
+        staging: s.staging,
+        signal,
+        steps,
+        snapshot,
+        setFallback: (f) => (fallback = f),
+        freeze: async () => {
+          // Every snapshot is journaled before any is made, then all are made at once: btrfs lets
+          // concurrent snapshots share one transaction commit, which keeps the window short.
+          const jobs = plan.roots.map((root, n) => {
+            const resource: SnapshotResource = { provider: 'btrfs', kind: 'btrfs-snapshot', path: destinationOf(request.backupId, root, n), details: { subvolume: root } };
+            request.journal.created(resource);
+            journaled.push({ resource, root });
+            return { resource, root };
+          });
+          const t0 = performance.now();
+          const results = await Promise.allSettled(
+            jobs.map(async (job) => {
+              const s0 = performance.now();
+              await runChecked(run, tool, ['btrfs', 'subvolume', 'snapshot', '-r', job.root, job.resource.path], { signal, context: { phase: 'acquire', path: job.root } });
+              steps[`subvolume ${job.root}`] = performance.now() - s0;
+            }),
+          );
+          steps.snapshots = performance.now() - t0;
+          const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (failed) throw failed.reason;
+        },
+      });
     },
 
     async removeLeftover(resource) {

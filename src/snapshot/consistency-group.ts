@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { EbrError } from '../errors.js';
+import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import { copyBytes } from './copy-provider.js';
 import type { Snapshot, SnapshotRequest } from './snapshot-provider.js';
@@ -134,4 +134,33 @@ export async function copyInWindow(provider: string, request: SnapshotRequest, c
   if (chunks.length === 0) return undefined;
   const dir = path.join(staging ?? path.join(os.tmpdir(), 'ebr-staging'), `${request.backupId}-copy-fallback`);
   return takeStaged(provider, { ...request, chunks }, () => dir, copyBytes, signal);
+}
+
+/**
+ * The take every volume provider shares: freeze the volumes, then byte-copy the chunks the group lets
+ * be copied, inside the same window; on any failure, release whatever was made so far.
+ */
+export async function freezeGroup(o: {
+  provider: string;
+  request: SnapshotRequest;
+  copied: Chunk[];
+  staging: string | undefined;
+  signal: AbortSignal;
+  steps: Record<string, number>;
+  snapshot: Snapshot;
+  setFallback: (fallback: Snapshot | undefined) => void;
+  freeze: () => Promise<void>;
+}): Promise<Snapshot> {
+  try {
+    throwIfAborted(o.signal, { phase: 'acquire' });
+    await o.freeze();
+    const c0 = performance.now();
+    const fallback = await copyInWindow(o.provider, o.request, o.copied, o.staging, o.signal);
+    o.setFallback(fallback);
+    if (fallback) o.steps['copy-fallback'] = performance.now() - c0;
+    return o.snapshot;
+  } catch (err) {
+    await o.snapshot.release().catch(() => undefined);
+    throw err;
+  }
 }

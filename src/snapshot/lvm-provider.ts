@@ -15,7 +15,7 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import type { ProviderDeps } from './btrfs-provider.js';
 import { execaRunner, lastLines, missingCommand, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
-import { copyFallbackMatcher, copyInWindow, placeChunks, type Placement } from './consistency-group.js';
+import { copyFallbackMatcher, freezeGroup, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { readMounts, realPathOf, volumeOf } from './volumes.js';
@@ -158,30 +158,33 @@ export function lvmProvider(settings: SnapshotSettings, deps: ProviderDeps & { d
           if (errors.length > 0) throw errors[0];
         },
       };
-      try {
-        for (const [n, lv] of lvList.entries()) {
-          throwIfAborted(signal, { phase: 'acquire' });
-          const name = `${snapPrefix}${request.backupId}-${n}`;
-          const dir = path.join(mountRoot, name);
-          dirOf.set(lv, dir);
-          const resource: SnapshotResource = { provider: 'lvm', kind: 'lvm-snapshot', path: `${lv.vg}/${name}`, details: { origin: `${lv.vg}/${lv.lv}`, mountDir: dir, thin: lv.thin } };
-          request.journal.created(resource);
-          made.push({ resource, lv, dir, mounted: false });
-          const argv = lv.thin
-            ? ['lvcreate', '--snapshot', '--setactivationskip', 'n', '--name', name, `${lv.vg}/${lv.lv}`]
-            : ['lvcreate', '--snapshot', s.size.includes('%') ? '--extents' : '--size', s.size, '--name', name, `${lv.vg}/${lv.lv}`];
-          const t0 = performance.now();
-          await runChecked(run, tool, argv, { signal, context: { phase: 'acquire', device: lv.volume.device } });
-          steps[`lv ${lv.vg}/${lv.lv}`] = performance.now() - t0;
-        }
-        const c0 = performance.now();
-        fallback = await copyInWindow('lvm', request, plan.placement.copied, s.staging, signal);
-        if (fallback) steps['copy-fallback'] = performance.now() - c0;
-        return snapshot;
-      } catch (err) {
-        await snapshot.release().catch(() => undefined);
-        throw err;
-      }
+      return freezeGroup({
+        provider: 'lvm',
+        request,
+        copied: plan.placement.copied,
+        staging: s.staging,
+        signal,
+        steps,
+        snapshot,
+        setFallback: (f) => (fallback = f),
+        freeze: async () => {
+          for (const [n, lv] of lvList.entries()) {
+            throwIfAborted(signal, { phase: 'acquire' });
+            const name = `${snapPrefix}${request.backupId}-${n}`;
+            const dir = path.join(mountRoot, name);
+            dirOf.set(lv, dir);
+            const resource: SnapshotResource = { provider: 'lvm', kind: 'lvm-snapshot', path: `${lv.vg}/${name}`, details: { origin: `${lv.vg}/${lv.lv}`, mountDir: dir, thin: lv.thin } };
+            request.journal.created(resource);
+            made.push({ resource, lv, dir, mounted: false });
+            const argv = lv.thin
+              ? ['lvcreate', '--snapshot', '--setactivationskip', 'n', '--name', name, `${lv.vg}/${lv.lv}`]
+              : ['lvcreate', '--snapshot', s.size.includes('%') ? '--extents' : '--size', s.size, '--name', name, `${lv.vg}/${lv.lv}`];
+            const t0 = performance.now();
+            await runChecked(run, tool, argv, { signal, context: { phase: 'acquire', device: lv.volume.device } });
+            steps[`lv ${lv.vg}/${lv.lv}`] = performance.now() - t0;
+          }
+        },
+      });
     },
 
     async removeLeftover(resource) {

@@ -11,7 +11,7 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import type { ProviderDeps } from './btrfs-provider.js';
 import { execaRunner, lastLines, missingCommand, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
-import { copyFallbackMatcher, copyInWindow, placeChunks, type Placement } from './consistency-group.js';
+import { copyFallbackMatcher, freezeGroup, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { readMounts, realPathOf } from './volumes.js';
@@ -98,31 +98,33 @@ export function zfsProvider(settings: SnapshotSettings, deps: ProviderDeps = {})
           if (errors.length > 0) throw errors[0];
         },
       };
-      try {
-        throwIfAborted(signal, { phase: 'acquire' });
-        const byPool = new Map<string, string[]>();
-        for (const dataset of [...plan.datasets.keys()].sort()) {
-          const pool = dataset.split('/')[0]!;
-          byPool.set(pool, [...(byPool.get(pool) ?? []), `${dataset}@${name}`]);
-        }
-        for (const [pool, snaps] of byPool) {
-          for (const snap of snaps) {
-            const r: SnapshotResource = { provider: 'zfs', kind: 'zfs-snapshot', path: snap };
-            request.journal.created(r);
-            journaled.push(r);
+      return freezeGroup({
+        provider: 'zfs',
+        request,
+        copied: plan.placement.copied,
+        staging: s.staging,
+        signal,
+        steps,
+        snapshot,
+        setFallback: (f) => (fallback = f),
+        freeze: async () => {
+          const byPool = new Map<string, string[]>();
+          for (const dataset of [...plan.datasets.keys()].sort()) {
+            const pool = dataset.split('/')[0]!;
+            byPool.set(pool, [...(byPool.get(pool) ?? []), `${dataset}@${name}`]);
           }
-          const t0 = performance.now();
-          await runChecked(run, tool, ['zfs', 'snapshot', ...snaps], { signal, context: { phase: 'acquire', pool } });
-          steps[`pool ${pool}`] = performance.now() - t0;
-        }
-        const c0 = performance.now();
-        fallback = await copyInWindow('zfs', request, plan.placement.copied, s.staging, signal);
-        if (fallback) steps['copy-fallback'] = performance.now() - c0;
-        return snapshot;
-      } catch (err) {
-        await snapshot.release().catch(() => undefined);
-        throw err;
-      }
+          for (const [pool, snaps] of byPool) {
+            for (const snap of snaps) {
+              const r: SnapshotResource = { provider: 'zfs', kind: 'zfs-snapshot', path: snap };
+              request.journal.created(r);
+              journaled.push(r);
+            }
+            const t0 = performance.now();
+            await runChecked(run, tool, ['zfs', 'snapshot', ...snaps], { signal, context: { phase: 'acquire', pool } });
+            steps[`pool ${pool}`] = performance.now() - t0;
+          }
+        },
+      });
     },
 
     async removeLeftover(resource) {
