@@ -107,3 +107,39 @@ describe('block-window gate with a block that outlives the session', () => {
     expect(entry.releasedBy).toBe('owner');
   });
 });
+
+describe('block-window gate: spaces listed at block', () => {
+  it('freezes the spaces the DBMS listed once blocked, and hands them back', async () => {
+    const listed = [{ name: 'db', critical: false, kind: 'database', chunks: [{ space: 'db', name: 'late', path: '/x/late', type: 'file' as const, size: 1 }] }];
+    const session: DbmsSession = {
+      async describe() {
+        return {};
+      },
+      async discover() {
+        return [];
+      },
+      async checkpoint() {},
+      async block() {
+        return { blockedAt: Date.now(), spaces: listed };
+      },
+      async unblock() {
+        return {};
+      },
+      async [Symbol.asyncDispose]() {},
+    };
+    let frozen: unknown;
+    const r = await holdWindow({
+      session,
+      provider: instantSnapshot,
+      requestFor: (spaces) => {
+        frozen = spaces;
+        return { backupId: 'b3', chunks: (spaces ?? []).flatMap((s) => s.chunks), volumes: [], journal: { created() {}, removed() {} } };
+      },
+      maxBlockMs: 5_000,
+      signal: new AbortController().signal,
+      context: { instance: 'fake', backupId: 'b3' },
+    });
+    expect(frozen).toBe(listed);
+    expect(r.spaces).toBe(listed);
+  });
+});
