@@ -13,7 +13,7 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import { subvolumeOf, subvolumeRootInode } from './btrfs-subvolumes.js';
 import { execaRunner, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
-import { copyFallbackMatcher, freezeGroup, placeChunks, type Placement } from './consistency-group.js';
+import { copyFallbackMatcher, freezeGroup, releaseNewestFirst, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { dropCacheMinBytes, dropCachedPages } from './page-cache.js';
@@ -123,21 +123,11 @@ export function btrfsProvider(settings: SnapshotSettings, deps: ProviderDeps = {
           return fallback ? fallback.pathOf(chunk) : chunk.path;
         },
         async release() {
-          const errors: unknown[] = [];
-          if (fallback) await fallback.release().catch((e) => errors.push(e));
           if (journaled.length > 0) {
             const big = plan.placement.frozen.filter(({ chunk }) => chunk.type === 'file' && chunk.size >= dropCacheMinBytes).map(({ chunk }) => snapshot.pathOf(chunk));
             await dropCachedPages(run, big);
           }
-          for (const { resource } of journaled.splice(0).reverse()) {
-            try {
-              await deleteSnapshot(run, resource.path);
-              request.journal.removed(resource);
-            } catch (err) {
-              errors.push(err);
-            }
-          }
-          if (errors.length > 0) throw errors[0];
+          await releaseNewestFirst(fallback, journaled, (j) => deleteSnapshot(run, j.resource.path), (j) => j.resource, request.journal);
         },
       };
       return freezeGroup({

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import { copyBytes } from './copy-provider.js';
-import type { Snapshot, SnapshotRequest } from './snapshot-provider.js';
+import type { ResourceJournal, Snapshot, SnapshotRequest, SnapshotResource } from './snapshot-provider.js';
 import { takeStaged } from './staging.js';
 import { realPathOf, volumeOf } from './volumes.js';
 
@@ -163,4 +163,28 @@ export async function freezeGroup(o: {
     await o.snapshot.release().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The release every volume provider shares: the copy fallback first, then each snapshot it made, newest
+ * first, each journaled as removed once gone. Every step is tried; the first error is thrown at the end.
+ */
+export async function releaseNewestFirst<T>(
+  fallback: Snapshot | undefined,
+  made: T[],
+  remove: (item: T) => Promise<void>,
+  resourceOf: (item: T) => SnapshotResource,
+  journal: ResourceJournal,
+): Promise<void> {
+  const errors: unknown[] = [];
+  if (fallback) await fallback.release().catch((e) => errors.push(e));
+  for (const item of made.splice(0).reverse()) {
+    try {
+      await remove(item);
+      journal.removed(resourceOf(item));
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  if (errors.length > 0) throw errors[0];
 }

@@ -15,7 +15,7 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import type { ProviderDeps } from './btrfs-provider.js';
 import { execaRunner, lastLines, missingCommand, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
-import { copyFallbackMatcher, freezeGroup, placeChunks, type Placement } from './consistency-group.js';
+import { copyFallbackMatcher, freezeGroup, releaseNewestFirst, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { readMounts, realPathOf, volumeOf } from './volumes.js';
@@ -145,17 +145,7 @@ export function lvmProvider(settings: SnapshotSettings, deps: ProviderDeps & { d
           return path.join(dirOf.get(lv)!, entry.volume.root, path.relative(entry.volume.mountPoint, realPathOf(chunk.path)));
         },
         async release() {
-          const errors: unknown[] = [];
-          if (fallback) await fallback.release().catch((e) => errors.push(e));
-          for (const m of made.splice(0).reverse()) {
-            try {
-              await removeSnapshot(run, m.resource, m.mounted);
-              request.journal.removed(m.resource);
-            } catch (err) {
-              errors.push(err);
-            }
-          }
-          if (errors.length > 0) throw errors[0];
+          await releaseNewestFirst(fallback, made, (m) => removeSnapshot(run, m.resource, m.mounted), (m) => m.resource, request.journal);
         },
       };
       return freezeGroup({

@@ -11,7 +11,7 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Volume } from '../model.js';
 import type { ProviderDeps } from './btrfs-provider.js';
 import { execaRunner, lastLines, missingCommand, runChecked, type CommandRunner, type CommandTool } from './command-runner.js';
-import { copyFallbackMatcher, freezeGroup, placeChunks, type Placement } from './consistency-group.js';
+import { copyFallbackMatcher, freezeGroup, releaseNewestFirst, placeChunks, type Placement } from './consistency-group.js';
 import type { Snapshot, SnapshotProvider, SnapshotResource, SnapshotSettings } from './snapshot-provider.js';
 import { removeStagingDir } from './staging.js';
 import { readMounts, realPathOf } from './volumes.js';
@@ -85,17 +85,7 @@ export function zfsProvider(settings: SnapshotSettings, deps: ProviderDeps = {})
         steps,
         pathOf: (chunk) => byChunk.get(chunk.name) ?? (fallback ? fallback.pathOf(chunk) : chunk.path),
         async release() {
-          const errors: unknown[] = [];
-          if (fallback) await fallback.release().catch((e) => errors.push(e));
-          for (const r of journaled.splice(0).reverse()) {
-            try {
-              await destroySnapshot(run, r.path);
-              request.journal.removed(r);
-            } catch (err) {
-              errors.push(err);
-            }
-          }
-          if (errors.length > 0) throw errors[0];
+          await releaseNewestFirst(fallback, journaled, (r) => destroySnapshot(run, r.path), (r) => r, request.journal);
         },
       };
       return freezeGroup({
