@@ -99,4 +99,20 @@ export const migrations: string[] = [
   `,
   // 2: retention removes old archives; the row stays as history, with the time it was removed.
   `ALTER TABLE backups ADD COLUMN removed_at TEXT;`,
+  // 3: the catalog vouches for the archive (digests of manifest.json and every meta/ file, recorded at
+  // seal); rebuilt rows came from an archive's manifest, not from a backup this catalog watched; a
+  // restore journals its plan (every file it moves) and the step it is in, so a crash can be finished
+  // or undone by the next command.
+  `
+  ALTER TABLE backups ADD COLUMN manifest_sha256 TEXT;
+  ALTER TABLE backups ADD COLUMN meta_sha256 TEXT;
+  ALTER TABLE backups ADD COLUMN rebuilt_at TEXT;
+  ALTER TABLE restores ADD COLUMN instance TEXT;
+  ALTER TABLE restores ADD COLUMN step TEXT;
+  ALTER TABLE restores ADD COLUMN journal TEXT;
+  ALTER TABLE restores ADD COLUMN runner_host TEXT;
+  ALTER TABLE restores ADD COLUMN runner_pid INTEGER;
+  ALTER TABLE restores ADD COLUMN runner_start TEXT;
+  ALTER TABLE restores ADD COLUMN outcome TEXT;
+  `,
 ];
