@@ -2,7 +2,7 @@
  * Where archives go. A target stores one backup as the layout of the design: manifest.json written
  * last, meta/ files, and one stream per space. Targets know nothing of databases.
  */
-import type { Manifest } from './manifest.js';
+import type { Manifest, ReadManifestFile } from './manifest.js';
 
 export interface BackupRef {
   instance: string;
@@ -57,6 +57,8 @@ export interface ReadMember {
 export interface ArchiveReader {
   readonly location: string;
   readManifest(): Promise<Manifest>;
+  /** The manifest with the sha256 of its bytes as stored, read once (restore and verify compare it with the catalog). */
+  readManifestFile(): Promise<ReadManifestFile>;
   readMeta(name: string): Promise<Buffer>;
   /** Reads one space's stream from its start, without reading the other spaces. */
   readSpace(space: string, signal: AbortSignal): AsyncIterable<ReadMember>;

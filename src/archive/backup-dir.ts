@@ -3,7 +3,7 @@ import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError } from '../errors.js';
 import type { BackupRef } from './archive-target.js';
-import { parseManifest, type Manifest } from './manifest.js';
+import { parseManifest, sha256Of, type Manifest, type ReadManifestFile } from './manifest.js';
 
 export function backupDirOf(root: string, ref: BackupRef): string {
   return path.join(root, ref.instance, ref.backupId);
@@ -53,10 +53,14 @@ export async function syncDir(dir: string): Promise<void> {
 }
 
 export async function readManifestAt(dir: string): Promise<Manifest> {
+  return (await readManifestFileAt(dir)).manifest;
+}
+
+export async function readManifestFileAt(dir: string): Promise<ReadManifestFile> {
   const file = path.join(dir, 'manifest.json');
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (err) {
     throw new EbrError('archive', `no manifest at ${file}: the archive is missing or incomplete`, {
       hint: 'a backup without manifest.json never completed; use another backup (`ebr list`)',
@@ -65,7 +69,7 @@ export async function readManifestAt(dir: string): Promise<Manifest> {
     });
   }
   try {
-    return parseManifest(text, file);
+    return { manifest: parseManifest(bytes.toString('utf8'), file), sha256: sha256Of(bytes) };
   } catch (err) {
     throw new EbrError('archive', `${file} is damaged: ${(err as Error).message}`, { context: { path: file }, cause: err });
   }

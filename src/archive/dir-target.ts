@@ -2,8 +2,9 @@
 import { mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError, throwIfAborted } from '../errors.js';
+import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from './archive-target.js';
-import { backupDirOf, createBackupDir, readManifestAt, readMetaAt, removeBackupDir, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { backupDirOf, createBackupDir, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { emptySha256 } from './tar-target.js';
@@ -33,7 +34,7 @@ function dirWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
       return spaceWriter(base, stream);
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
-    writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`),
+    writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
     abort,
   };
 }
@@ -83,6 +84,7 @@ function dirReader(dir: string): ArchiveReader {
   return {
     location: dir,
     readManifest: () => readManifestAt(dir),
+    readManifestFile: () => readManifestFileAt(dir),
     readMeta: (name) => readMetaAt(dir, name),
     async *readSpace(space, signal) {
       const manifest = await readManifestAt(dir);

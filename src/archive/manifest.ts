@@ -1,4 +1,5 @@
 /** manifest.json: the last file of every backup, and the only proof that the backup is whole. */
+import { createHash } from 'node:crypto';
 import type { BackupMeta } from '../model.js';
 
 export const manifestFormat = 1;
@@ -56,4 +57,19 @@ export function parseManifest(text: string, location: string): Manifest {
     throw new Error(`${location}: not an ebr manifest of format ${manifestFormat}`);
   }
   return m;
+}
+
+/** The bytes of manifest.json, one serialization for every target, so the digest recorded at seal is the digest of the file. */
+export function manifestText(m: Manifest): string {
+  return `${JSON.stringify(m, null, 2)}\n`;
+}
+
+export function sha256Of(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** A manifest as read from an archive, with the digest of its bytes, to be compared with the catalog's record. */
+export interface ReadManifestFile {
+  manifest: Manifest;
+  sha256: string;
 }

@@ -2,8 +2,9 @@
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError, throwIfAborted } from '../errors.js';
+import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, MemberHeader, ReadMember, SpaceWriter } from './archive-target.js';
-import { backupDirOf, createBackupDir, readManifestAt, readMetaAt, removeBackupDir, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { backupDirOf, createBackupDir, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readChunkBytes } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { block, decodeHeader, encodeHeader, padding } from './tar-format.js';
@@ -34,7 +35,7 @@ function tarWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
       return spaceWriter(sink, stream);
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
-    writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`),
+    writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
     async abort() {
       for (const s of sinks) s.destroy();
       await abort();
@@ -72,6 +73,7 @@ function tarReader(dir: string): ArchiveReader {
   return {
     location: dir,
     readManifest: () => readManifestAt(dir),
+    readManifestFile: () => readManifestFileAt(dir),
     readMeta: (name) => readMetaAt(dir, name),
     readSpace: (space, signal) => readTar(path.join(dir, 'spaces', `${safeName(space)}.tar`), signal),
   };

@@ -32,6 +32,12 @@ export interface BackupRow {
   error: string | null;
   /** Set when retention removed the archive; the row stays as history. */
   removed_at: string | null;
+  /** sha256 of manifest.json as sealed (schema 3; null for older backups). */
+  manifest_sha256: string | null;
+  /** JSON object: meta/ file name -> sha256, as sealed. */
+  meta_sha256: string | null;
+  /** Set when `ebr catalog rebuild` made this row from the archive's own manifest. */
+  rebuilt_at: string | null;
 }
 
 export interface PhaseRow {

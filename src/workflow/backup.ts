@@ -4,7 +4,7 @@
  * the backup is `complete` only after every member is written, fsynced and its digest recorded.
  */
 import type { ArchiveWriter } from '../archive/archive-target.js';
-import { manifestFormat, type Manifest } from '../archive/manifest.js';
+import { manifestFormat, manifestText, sha256Of, type Manifest } from '../archive/manifest.js';
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { recordDiscovery, recordMembers, replaceDiscovery } from '../catalog/discovery.js';
@@ -171,6 +171,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         members: streamed.members,
       };
       recordMembers(cat, backupId, streamed.members);
+      // The catalog vouches for the archive: restore and verify refuse a manifest or meta file edited since.
+      updateBackup(cat, backupId, {
+        manifest_sha256: sha256Of(manifestText(manifest)),
+        meta_sha256: JSON.stringify(Object.fromEntries(metaFiles.map(([n, data]) => [n, sha256Of(data)]))),
+      });
       await w.writeManifest(manifest);
     });
     await snapshot.release();
