@@ -114,5 +114,13 @@ export const migrations: string[] = [
   ALTER TABLE restores ADD COLUMN runner_pid INTEGER;
   ALTER TABLE restores ADD COLUMN runner_start TEXT;
   ALTER TABLE restores ADD COLUMN outcome TEXT;
+  CREATE TABLE restore_steps (
+    restore_id INTEGER NOT NULL REFERENCES restores(id),
+    seq INTEGER NOT NULL,
+    op TEXT NOT NULL,
+    path TEXT NOT NULL,
+    details TEXT,
+    PRIMARY KEY (restore_id, seq)
+  );
   `,
 ];
