@@ -4,10 +4,11 @@
  * test/snapshot/window.test.ts and bench/window.ts, which pass where the CLI and the writer live.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { readStatusFile } from '../helpers/status-file.js';
 import { makeLoopFs, sh, type LoopFs } from './loopfs.js';
 
 export interface LabPaths {
@@ -125,13 +126,7 @@ export async function startWriter(paths: LabPaths, db: string): Promise<Writer> 
   const statusFile = `${db}.writer.json`;
   rmSync(statusFile, { force: true });
   const proc = spawn(process.execPath, [paths.writerScript, db, statusFile], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const status = (): WriterStatus | undefined => {
-    try {
-      return JSON.parse(readFileSync(statusFile, 'utf8')) as WriterStatus;
-    } catch {
-      return undefined;
-    }
-  };
+  const status = (): WriterStatus | undefined => readStatusFile<WriterStatus>(statusFile);
   await until('the writer to commit', () => (status()?.seq ?? 0) > 100, 20_000);
   return {
     proc,

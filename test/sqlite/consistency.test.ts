@@ -1,18 +1,19 @@
 /** A backup taken while a writer commits continuously restores to a consistent cut; partial restore touches one space only. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, runEbr, tempDir, waitFor } from '../helpers/env.js';
+import { statusNow } from '../helpers/status-file.js';
 import { integrity, makeInstance, query, type TestInstance } from './sqlite-instance.js';
 
 const writerScript = path.join(repoRoot, 'test/fixtures/sqlite-writer.mjs');
 
-function startWriter(inst: TestInstance): { proc: ChildProcess; status: () => { seq: number; worstStallMs: number; lastCommitAt: number } } {
+function startWriter(inst: TestInstance): { proc: ChildProcess; statusFile: string; status: () => { seq: number; worstStallMs: number; lastCommitAt: number } } {
   const statusFile = path.join(inst.dir, 'writer.json');
   const proc = spawn(process.execPath, [writerScript, inst.main, inst.side, statusFile], { stdio: 'inherit' });
-  return { proc, status: () => JSON.parse(readFileSync(statusFile, 'utf8')) };
+  return { proc, statusFile, status: () => statusNow(statusFile) };
 }
 
 function sha(file: string): string {
@@ -33,13 +34,7 @@ describe('sqlite: backup under continuous writes', () => {
   });
 
   it('restores to a consistent prefix of the writer\'s commits, on both databases', async () => {
-    await waitFor('the writer to commit', () => {
-      try {
-        return writer.status().seq > 200 || undefined;
-      } catch {
-        return undefined;
-      }
-    });
+    await waitFor('the writer to commit', () => (existsSync(writer.statusFile) && writer.status().seq > 200) || undefined);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await runEbr(['--config', inst.config, '--json', 'backup']);

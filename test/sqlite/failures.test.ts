@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot, runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
+import { readStatusFile } from '../helpers/status-file.js';
 import { makeInstance, type TestInstance } from './sqlite-instance.js';
 
 const writerScript = path.join(repoRoot, 'test/fixtures/sqlite-writer.mjs');
@@ -14,13 +15,7 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
 function startWriter(inst: TestInstance) {
   const statusFile = path.join(inst.dir, 'writer.json');
   const proc: ChildProcess = spawn(process.execPath, [writerScript, inst.main, inst.side, statusFile], { stdio: 'inherit' });
-  const status = () => {
-    try {
-      return JSON.parse(readFileSync(statusFile, 'utf8')) as { seq: number; lastCommitAt: number };
-    } catch {
-      return undefined;
-    }
-  };
+  const status = () => readStatusFile<{ seq: number; lastCommitAt: number }>(statusFile);
   return { proc, status };
 }
 

@@ -11,10 +11,24 @@ if (process.env.FAIL === '1') {
   process.exit(3);
 }
 if (existsSync(lock)) {
+  let text;
   try {
-    process.kill(Number(readFileSync(lock, 'utf8')), 'SIGTERM');
+    text = readFileSync(lock, 'utf8');
   } catch {
     // the holder is gone already
+  }
+  if (text !== undefined) {
+    const pid = Number(text);
+    // Never kill(0) or a negative pid: that would signal a whole process group.
+    if (!Number.isInteger(pid) || pid <= 0) {
+      process.stderr.write(`fake unblock: ${lock} holds no pid: ${JSON.stringify(text)}\n`);
+      process.exit(4);
+    }
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // the holder is gone already
+    }
   }
   const until = Date.now() + 5000;
   while (existsSync(lock) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
