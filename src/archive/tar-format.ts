@@ -1,7 +1,9 @@
 /**
- * The tar format (POSIX ustar with pax extended headers for long names, large sizes and long link
- * targets), as GNU tar reads it. Written by hand because it is 512-byte blocks and nothing more, and
- * the libraries measured here cost half of GNU tar's speed in per-chunk overhead.
+ * The tar format (POSIX ustar with pax extended headers for long names, long link targets and numbers
+ * that ustar's octal fields cannot hold: sizes from 8 GiB, uids and gids from 2^21, times outside 1970
+ * to 2242), as GNU tar reads it. Such a number is also written in GNU's base-256 form in its field, so
+ * a reader that skips pax headers still gets it right. Written by hand because it is 512-byte blocks
+ * and nothing more, and the libraries measured here cost half of GNU tar's speed in per-chunk overhead.
  */
 import type { MemberHeader } from './archive-target.js';
 
@@ -31,16 +33,23 @@ export function encodeHeader(h: MemberHeader): Buffer {
     }
   }
   const size = h.type === 'file' ? h.size : 0;
-  if (size > 0o77777777777) pax.size = String(size);
+  const uid = h.uid ?? 0;
+  const gid = h.gid ?? 0;
+  const mtime = Math.floor((h.mtimeMs ?? Date.now()) / 1000);
+  // pax records win over the ustar fields in every reader that knows pax (GNU tar, bsdtar, Python).
+  if (!fitsOctal(size, 12)) pax.size = String(size);
+  if (!fitsOctal(uid, 8)) pax.uid = String(uid);
+  if (!fitsOctal(gid, 8)) pax.gid = String(gid);
+  if (!fitsOctal(mtime, 12)) pax.mtime = String(mtime);
   if (h.linkTarget && Buffer.byteLength(h.linkTarget) > 100) pax.linkpath = h.linkTarget;
   const main = ustarBlock({
     name: ustarName,
     prefix,
     mode: h.mode ?? (h.type === 'directory' ? 0o755 : 0o644),
-    uid: h.uid ?? 0,
-    gid: h.gid ?? 0,
-    size: pax.size ? 0 : size,
-    mtime: Math.floor((h.mtimeMs ?? Date.now()) / 1000),
+    uid,
+    gid,
+    size,
+    mtime,
     type: typeFlag[h.type],
     linkname: h.linkTarget && !pax.linkpath ? h.linkTarget : '',
   });
@@ -82,10 +91,10 @@ function ustarBlock(f: UstarFields): Buffer {
   const b = Buffer.alloc(block);
   b.write(f.name, 0, 100);
   octal(b, f.mode & 0o7777, 100, 8);
-  octal(b, f.uid, 108, 8);
-  octal(b, f.gid, 116, 8);
-  octal(b, f.size, 124, 12);
-  octal(b, f.mtime, 136, 12);
+  numeric(b, f.uid, 108, 8);
+  numeric(b, f.gid, 116, 8);
+  numeric(b, f.size, 124, 12);
+  numeric(b, f.mtime, 136, 12);
   b.fill(' ', 148, 156);
   b.write(f.type, 156, 1);
   b.write(f.linkname, 157, 100);
@@ -100,6 +109,27 @@ function ustarBlock(f: UstarFields): Buffer {
 
 function octal(b: Buffer, value: number, at: number, len: number): void {
   b.write(`${value.toString(8).padStart(len - 1, '0')}\0`, at, len);
+}
+
+/** Whether a field of len bytes holds the value as len-1 octal digits and a NUL. */
+function fitsOctal(value: number, len: number): boolean {
+  return Number.isSafeInteger(value) && value >= 0 && value < 8 ** (len - 1);
+}
+
+/**
+ * Octal when it fits; else GNU's base-256 form: the first byte's high bit set, then the value in
+ * two's complement, big-endian, over the whole field (0x80 leads a positive value, 0xff a negative one).
+ */
+function numeric(b: Buffer, value: number, at: number, len: number): void {
+  if (fitsOctal(value, len)) return octal(b, value, at, len);
+  if (!Number.isSafeInteger(value)) throw new Error(`${value} cannot be stored in a tar header`);
+  let v = BigInt(value);
+  if (v < 0n) v += 1n << BigInt(8 * len);
+  for (let i = len - 1; i >= 0; i--) {
+    b[at + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  b[at] = value < 0 ? 0xff : 0x80;
 }
 
 export interface DecodedHeader {
@@ -118,7 +148,7 @@ export function decodeHeader(buf: Buffer, pax: Record<string, string> = {}): Dec
   if (b.every((x) => x === 0)) return null;
   verifyChecksum(b);
   const type = String.fromCharCode(b[156]!);
-  const size = readOctal(b, 124, 12);
+  const size = readNumeric(b, 124, 12);
   if (type === 'x') {
     const bodyEnd = block + size;
     if (buf.length < bodyEnd + padding(size) + block) return { needPax: bodyEnd + padding(size) + block };
@@ -135,11 +165,12 @@ export function decodeHeader(buf: Buffer, pax: Record<string, string> = {}): Dec
   const header: MemberHeader = {
     name: kind === 'directory' ? name.replace(/\/$/, '') : name,
     type: kind,
-    size: pax.size ? Number(pax.size) : size,
+    size: paxNumber(pax, 'size') ?? size,
     mode: readOctal(b, 100, 8),
-    uid: readOctal(b, 108, 8),
-    gid: readOctal(b, 116, 8),
-    mtimeMs: readOctal(b, 136, 12) * 1000,
+    uid: paxNumber(pax, 'uid') ?? readNumeric(b, 108, 8),
+    gid: paxNumber(pax, 'gid') ?? readNumeric(b, 116, 8),
+    // pax times may carry a fraction (GNU tar writes nanoseconds); whole milliseconds are kept.
+    mtimeMs: pax.mtime !== undefined ? Math.floor(paxNumber(pax, 'mtime')! * 1000) : readNumeric(b, 136, 12) * 1000,
     ...(linkname ? { linkTarget: linkname } : {}),
   };
   return { header, headerBytes: block };
@@ -170,6 +201,25 @@ function cstr(b: Buffer, at: number, len: number): string {
 function readOctal(b: Buffer, at: number, len: number): number {
   const s = cstr(b, at, len).trim();
   return s ? parseInt(s, 8) : 0;
+}
+
+/** A numeric field in octal or in GNU's base-256 form (see numeric). */
+function readNumeric(b: Buffer, at: number, len: number): number {
+  const first = b[at]!;
+  if ((first & 0x80) === 0) return readOctal(b, at, len);
+  let v = BigInt(first & 0x7f);
+  for (let i = 1; i < len; i++) v = (v << 8n) | BigInt(b[at + i]!);
+  if (first === 0xff) v -= 1n << BigInt(8 * len - 1);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw new Error(`a numeric field at byte ${at} is out of range`);
+  return Number(v);
+}
+
+function paxNumber(pax: Record<string, string>, key: string): number | undefined {
+  const v = pax[key];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!/^-?\d+(\.\d+)?$/.test(v) || !Number.isFinite(n)) throw new Error(`pax record ${key}=${v} is not a number`);
+  return n;
 }
 
 function verifyChecksum(b: Buffer): void {
