@@ -1,8 +1,9 @@
 /** The one place where adapters, snapshot providers and targets are looked up by name. */
+import type { z } from 'zod';
 import type { DbmsAdapter } from './adapter-api.js';
 import { adapters } from '../adapters/index.js';
-import { archiveTargets } from './archive/index.js';
-import { snapshotProviders } from './snapshot/index.js';
+import { archiveTargets, targetSettingsSchemas } from './archive/index.js';
+import { snapshotProviders, snapshotSettingsSchemas } from './snapshot/index.js';
 import type { SnapshotProvider, SnapshotSettings } from './snapshot/snapshot-provider.js';
 import type { ArchiveTarget, TargetSettings } from './archive/archive-target.js';
 
@@ -23,6 +24,14 @@ export function providerNames(): string[] {
 }
 export function targetNames(): string[] {
   return Object.keys(archiveTargets);
+}
+/** The keys (and values) a provider's `snapshot:` section takes; undefined for an unknown provider. */
+export function snapshotSettingsOf(provider: string): z.AnyZodObject | undefined {
+  return Object.hasOwn(snapshotSettingsSchemas, provider) ? snapshotSettingsSchemas[provider] : undefined;
+}
+/** The keys (and values) a target's `target:` section takes; undefined for an unknown type. */
+export function targetSettingsOf(type: string): z.AnyZodObject | undefined {
+  return Object.hasOwn(targetSettingsSchemas, type) ? targetSettingsSchemas[type] : undefined;
 }
 export function snapshotProviderFor(settings: SnapshotSettings): SnapshotProvider {
   return snapshotProviders[settings.provider]!(settings);

@@ -1,6 +1,7 @@
 /** `dir`: every chunk as a plain file under spaces/<space>/, for targets that are a mounted filesystem or a dedup store. */
 import { mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { EbrError, throwIfAborted } from '../errors.js';
 import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from './archive-target.js';
@@ -8,6 +9,9 @@ import { backupDirOf, createBackupDir, readManifestAt, readManifestFileAt, readM
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { emptySha256 } from './tar-target.js';
+
+/** The keys of `target:` with `type: dir`. */
+export const dirSettings = z.object({ type: z.string(), path: z.string() }).strict();
 
 export function dirTarget(settings: { path: string }): ArchiveTarget {
   const root = settings.path;

@@ -1,9 +1,20 @@
-/** The archive targets ebr knows, by the name used in `target.type`. */
+/**
+ * The archive targets ebr knows, by the name used in `target.type`, each registered with the schema of
+ * the keys its `target:` section takes (the config refuses any other key, naming these).
+ */
+import type { z } from 'zod';
 import type { ArchiveTarget, TargetSettings } from './archive-target.js';
-import { dirTarget } from './dir-target.js';
-import { tarTarget } from './tar-target.js';
+import { dirSettings, dirTarget } from './dir-target.js';
+import { tarSettings, tarTarget } from './tar-target.js';
 
-export const archiveTargets: Record<string, (settings: TargetSettings) => ArchiveTarget> = {
-  dir: dirTarget,
-  tar: tarTarget,
+type TargetFactory = (settings: TargetSettings) => ArchiveTarget;
+
+const registered: Record<string, { create: TargetFactory; settings: z.AnyZodObject }> = {
+  dir: { create: dirTarget, settings: dirSettings },
+  tar: { create: tarTarget, settings: tarSettings },
 };
+
+export const archiveTargets: Record<string, TargetFactory> = Object.fromEntries(Object.entries(registered).map(([k, v]) => [k, v.create]));
+
+/** The schema of each target's `target:` section, `type` included. */
+export const targetSettingsSchemas: Record<string, z.AnyZodObject> = Object.fromEntries(Object.entries(registered).map(([k, v]) => [k, v.settings]));

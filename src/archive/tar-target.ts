@@ -1,6 +1,7 @@
 /** `tar`: one tar file per space under spaces/, readable by GNU tar; each member's data offset is recorded. */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { EbrError, throwIfAborted } from '../errors.js';
 import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, MemberHeader, ReadMember, SpaceWriter } from './archive-target.js';
@@ -8,6 +9,9 @@ import { backupDirOf, createBackupDir, readManifestAt, readManifestFileAt, readM
 import { copyWithDigest, readChunkBytes } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { block, decodeHeader, encodeHeader, padding } from './tar-format.js';
+
+/** The keys of `target:` with `type: tar`. */
+export const tarSettings = z.object({ type: z.string(), path: z.string() }).strict();
 
 export function tarTarget(settings: { path: string }): ArchiveTarget {
   const root = settings.path;

@@ -9,7 +9,7 @@ import type { TargetSettings } from '../archive/archive-target.js';
 import { EbrError } from '../errors.js';
 import { expandEnv } from './env.js';
 import { configSchema } from './schema.js';
-import { adapterNames, findAdapter, providerNames, targetNames } from '../registry.js';
+import { adapterNames, findAdapter, providerNames, snapshotSettingsOf, targetNames, targetSettingsOf } from '../registry.js';
 
 export interface InstanceConfig {
   name: string;
@@ -64,12 +64,17 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     if (!adapter) {
       throw configError(file, `${at}.adapter`, inst.adapter, `one of ${adapterNames().join(', ')}`);
     }
-    if (!providerNames().includes(inst.snapshot.provider)) {
+    const snapshotKeys = snapshotSettingsOf(inst.snapshot.provider);
+    if (!snapshotKeys) {
       throw configError(file, `${at}.snapshot.provider`, inst.snapshot.provider, `one of ${providerNames().join(', ')}`);
     }
-    if (!targetNames().includes(inst.target.type)) {
+    const targetKeys = targetSettingsOf(inst.target.type);
+    if (!targetKeys) {
       throw configError(file, `${at}.target.type`, inst.target.type, `one of ${targetNames().join(', ')}`);
     }
+    // Each provider and target declares its own keys: a typo is refused, not silently ignored.
+    checkSection(targetKeys, inst.target, `${at}.target`, `a ${inst.target.type} target`, file);
+    checkSection(snapshotKeys, inst.snapshot, `${at}.snapshot`, `a ${inst.snapshot.provider} snapshot`, file);
     const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'retention', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
@@ -144,6 +149,43 @@ function configError(file: string, key: string, value: unknown, allowed: string)
     hint: `${key} must be ${allowed}`,
     context: { key },
   });
+}
+
+/**
+ * A `target:` or `snapshot:` section against the schema its type registered: an unknown key is named
+ * with the keys allowed (and the nearest one, for a typo); then the values are checked.
+ */
+function checkSection(schema: z.AnyZodObject, section: Record<string, unknown>, at: string, what: string, file: string): void {
+  const allowed = Object.keys(schema.shape as Record<string, unknown>);
+  for (const key of Object.keys(section)) {
+    if (allowed.includes(key)) continue;
+    const near = nearestKey(key, allowed);
+    throw new EbrError('config', `${file}: unknown key ${at}.${key}; ${what} takes: ${allowed.join(', ')}`, {
+      hint: near ? `did you mean ${near}? Otherwise remove ${key}` : `remove ${key}, or check its spelling against the keys above`,
+      context: { key: `${at}.${key}` },
+    });
+  }
+  check(schema, section, at, file);
+}
+
+/** The allowed key a typo most likely meant: at most two edits away, or differing only in case. */
+function nearestKey(key: string, allowed: string[]): string | undefined {
+  let best: { key: string; d: number } | undefined;
+  for (const a of allowed) {
+    const d = a.toLowerCase() === key.toLowerCase() ? 0 : editDistance(key.toLowerCase(), a.toLowerCase());
+    if (d <= 2 && (!best || d < best.d)) best = { key: a, d };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
 }
 
 function check<S extends z.ZodTypeAny>(schema: S, value: unknown, prefix: string, file: string): z.output<S> {

@@ -3,6 +3,8 @@ import { z } from 'zod';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-", starting with a letter or digit');
 
+// snapshot: and target: keep their other keys here; each provider and target has its own schema in the
+// registry, and load.ts checks the section against it (refusing any key it does not name).
 export const snapshotSchema = z
   .object({
     provider: z.string().default('copy'),

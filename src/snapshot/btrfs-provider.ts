@@ -23,14 +23,16 @@ import { timed } from './steps.js';
 const tool: CommandTool = { provider: 'btrfs', packageOf: { btrfs: 'btrfs-progs', sync: 'coreutils' } };
 const snapshotPrefix = '.ebr-snapshot-';
 
-const btrfsSettings = z
+/** The keys of `snapshot:` with `provider: btrfs`. */
+export const btrfsSettings = z
   .object({
+    provider: z.string(),
     /** Where snapshots go instead of inside each subvolume: a directory on the same btrfs filesystem. */
     dir: z.string().refine((d) => path.isAbsolute(d), 'must be an absolute path').optional(),
     staging: z.string().optional(),
     copyFallback: z.unknown().optional(),
   })
-  .passthrough();
+  .strict();
 
 export interface ProviderDeps {
   run?: CommandRunner;

@@ -5,11 +5,21 @@
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { z } from 'zod';
 import { throwIfAborted } from '../errors.js';
 import type { SnapshotProvider } from './snapshot-provider.js';
 import { removeStagingDir, takeStaged } from './staging.js';
 
 const bufferSize = 1 << 20;
+
+/** The keys of `snapshot:` with `provider: copy`. */
+export const copySettings = z
+  .object({
+    provider: z.string(),
+    /** Where the copies go (default: beside the catalog). */
+    staging: z.string().optional(),
+  })
+  .strict();
 
 export function copyProvider(settings: { staging?: string }): SnapshotProvider {
   const root = settings.staging ?? path.join(os.tmpdir(), 'ebr-staging');

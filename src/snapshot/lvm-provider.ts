@@ -23,8 +23,10 @@ import { readMounts, realPathOf, volumeOf } from './volumes.js';
 const tool: CommandTool = { provider: 'lvm', packageOf: { lvs: 'lvm2', lvcreate: 'lvm2', lvremove: 'lvm2', mount: 'mount', umount: 'mount' } };
 const snapPrefix = 'ebr-';
 
-const lvmSettings = z
+/** The keys of `snapshot:` with `provider: lvm`. */
+export const lvmSettings = z
   .object({
+    provider: z.string(),
     /** Size of a classic (non-thin) snapshot: `10%ORIGIN`, `20%FREE`, or an lvcreate size like `4G`. */
     size: z.string().regex(/^(\d+%(ORIGIN|FREE|VG|PVS)|\d+(\.\d+)?[bBsSkKmMgGtTpPeE]?)$/, 'a size like 10%ORIGIN or 4G').default('10%ORIGIN'),
     /** Where snapshots are mounted to be read. */
@@ -32,7 +34,7 @@ const lvmSettings = z
     staging: z.string().optional(),
     copyFallback: z.unknown().optional(),
   })
-  .passthrough();
+  .strict();
 
 interface LogicalVolume {
   vg: string;

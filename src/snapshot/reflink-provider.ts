@@ -6,11 +6,21 @@
 import { constants, realpathSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { z } from 'zod';
 import { EbrError } from '../errors.js';
 import type { Chunk } from '../model.js';
 import type { SnapshotProvider } from './snapshot-provider.js';
 import { removeStagingDir, takeStaged } from './staging.js';
 import { volumeOf } from './volumes.js';
+
+/** The keys of `snapshot:` with `provider: reflink`. */
+export const reflinkSettings = z
+  .object({
+    provider: z.string(),
+    /** Where the clones go instead of beside each data directory; must be on the chunks' filesystem. */
+    staging: z.string().optional(),
+  })
+  .strict();
 
 export function reflinkProvider(settings: { staging?: string }): SnapshotProvider {
   const stagingDirOf = (backupId: string) => {

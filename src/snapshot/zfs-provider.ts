@@ -20,7 +20,8 @@ const tool: CommandTool = { provider: 'zfs', packageOf: { zfs: 'zfsutils-linux' 
 /** Only snapshots named like this are ever destroyed: a dataset name without `@` must never reach `zfs destroy`. */
 const ebrSnapshot = /^[A-Za-z0-9][A-Za-z0-9_.:/ -]*@ebr-[A-Za-z0-9_.:-]+$/;
 
-const zfsSettings = z.object({ staging: z.string().optional(), copyFallback: z.unknown().optional() }).passthrough();
+/** The keys of `snapshot:` with `provider: zfs`. */
+export const zfsSettings = z.object({ provider: z.string(), staging: z.string().optional(), copyFallback: z.unknown().optional() }).strict();
 
 interface Plan {
   placement: Placement;

@@ -27,6 +27,8 @@ describe('cli: bad input', () => {
   it.each([
     ['an unknown snapshot provider', base('    snapshot: { provider: floppy }\n'), /instances\.t\.snapshot\.provider is "floppy"/, /must be one of copy, reflink/],
     ['an unknown key', base('    maxBlokMs: 5\n'), /unknown key instances\.t\.maxBlokMs/, /takes: adapter, snapshot/],
+    ['an unknown target key', 'instances:\n  t:\n    adapter: sqlite\n    sqlite: { main: ./main.db }\n    target: { type: tar, path: ./b, compresion: zstd }\n', /unknown key instances\.t\.target\.compresion; a tar target takes: type, path/, /hint: remove compresion/],
+    ['an unknown snapshot key', base('    snapshot: { provider: copy, stagin: ./s }\n'), /unknown key instances\.t\.snapshot\.stagin; a copy snapshot takes: provider, staging/, /hint: did you mean staging\?/],
     ['a bad value', base('    maxBlockMs: -5\n'), /instances\.t\.maxBlockMs is -5/, /hint: instances\.t\.maxBlockMs/],
     ['an unknown adapter', 'instances:\n  t:\n    adapter: dbase\n    target: { type: tar, path: x }\n', /instances\.t\.adapter is "dbase"/, /one of sqlite/],
     ['a missing adapter key', 'instances:\n  t:\n    adapter: sqlite\n    target: { type: tar, path: x }\n', /instances\.t\.sqlite is missing/, /connection settings under the key sqlite/],

@@ -1,4 +1,4 @@
-/** Every example in config/ and the starter that `ebr init` writes validate against the real schema. */
+/** Every example in config/, every YAML example in README.md and docs/, and the starter that `ebr init` writes validate against the real schema. */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -23,4 +23,37 @@ describe('example configs', () => {
     expect(config.instances.shop?.adapter).toBe('sqlite');
     expect(config.catalog).toBe('/etc/ebr/var/catalog.db');
   });
+
+  // The YAML blocks of docs/ (and the README's whole configs): fragments get what they leave out
+  // (instances:, adapter, target) from a stub, so their snapshot: and target: sections are checked
+  // against the providers' and targets' own keys.
+  const docs = readdirSync(path.join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+  const blocks = [
+    ...docs.flatMap((doc) => yamlBlocks(readFileSync(path.join(repoRoot, doc), 'utf8')).map((text, i) => ({ name: `${doc} block ${i + 1}`, text }))),
+    ...yamlBlocks(readFileSync(path.join(repoRoot, 'README.md'), 'utf8'))
+      .map((text, i) => ({ name: `README.md block ${i + 1}`, text }))
+      .filter((b) => /^instances:/m.test(b.text)),
+  ];
+  it('the docs hold YAML examples of snapshot: and target:', () => {
+    expect(blocks.filter((b) => /snapshot:/.test(b.text)).length).toBeGreaterThan(3);
+  });
+  it.each(blocks)('$name validates', ({ name, text }) => {
+    const parsed = YAML.parse(text) as Record<string, unknown>;
+    const doc = (parsed.instances ? parsed : { instances: parsed }) as { instances: Record<string, Record<string, unknown>> };
+    for (const inst of Object.values(doc.instances)) {
+      if (!inst.adapter) Object.assign(inst, { adapter: 'sqlite', sqlite: { main: './x.db' } });
+      inst.target ??= { type: 'tar', path: '/backup' };
+    }
+    expect(() => parseConfig(doc, path.join(repoRoot, name.replace(/ block \d+$/, '')), env)).not.toThrow();
+  });
 });
+
+/** The ```yaml blocks of a markdown file, dedented (blocks inside list items are indented). */
+function yamlBlocks(md: string): string[] {
+  const out: string[] = [];
+  for (const m of md.matchAll(/^( *)```yaml\n([\s\S]*?)^ *```$/gm)) {
+    const indent = m[1]!.length;
+    out.push(m[2]!.split('\n').map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length))).join('\n'));
+  }
+  return out;
+}
