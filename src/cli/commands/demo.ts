@@ -3,6 +3,7 @@ import { runDemo } from '../../demo/demo.js';
 import { EbrError } from '../../errors.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, table } from '../format.js';
+import { ebrCommandIn, shellQuote } from '../invocation.js';
 
 export function register(program: Command): void {
   program
@@ -13,7 +14,10 @@ export function register(program: Command): void {
       const cli = cliOf(cmd);
       const bar = cli.progress();
       const r = await runDemo({ dir: opts.dir, signal: cli.signal, say: (l) => cli.note(l), ...(bar.listener ? { onProgress: bar.listener } : {}) }).finally(() => bar.stop());
-      cli.print(r, () =>
+      // After `npm ci` no `ebr` is on the PATH: name the command that works in the demo's directory.
+      const ebr = ebrCommandIn(r.dir);
+      const tryIt = `cd ${shellQuote(r.dir)} && ${ebr} list && ${ebr} show latest && ${ebr} verify`;
+      cli.print({ ...r, tryIt }, () =>
         [
           '',
           `ebr demo: SQLite instance "shop" in ${r.dir}`,
@@ -35,7 +39,7 @@ export function register(program: Command): void {
           ),
           '',
           r.dataIsBack ? 'the data is back: every row of the inventory matches the backup.' : 'THE DATA IS NOT BACK: the restored inventory differs from the backup.',
-          `try it yourself: cd ${r.dir} && ebr list && ebr show latest && ebr verify`,
+          `try it yourself: ${tryIt}`,
         ].join('\n'),
       );
       if (!r.dataIsBack) throw new EbrError('restore', 'the demo restore did not bring the data back', { hint: 'this is a bug; please report it with the output above' });
