@@ -139,6 +139,12 @@ export interface Restorer {
    * (PostgreSQL needs the critical space with any database) widens the set here.
    */
   spacesToWrite?(requested: string[]): string[];
+  /**
+   * Directories beside the restored ones that the adapter writes into for the user's sake (where it
+   * keeps files it moved out of the way). Every other write must land inside --to DIR or, in place,
+   * inside the directories recorded at discovery.
+   */
+  extraRoots?(): string[];
   /** Checks before anything is written: server stopped or files not in use. Throws with a hint. */
   check(signal: AbortSignal): Promise<void>;
   /** Where one chunk goes (the live path, or under --to DIR). */
@@ -148,8 +154,50 @@ export interface Restorer {
    * moved aside with it, so the old ones never meet the new file, and put back if the restore fails.
    */
   sideFilesOf?(destination: string): string[];
-  /** After every file is verified and renamed into place: labels, recovery settings, roll-forward. */
-  finish(signal: AbortSignal): Promise<RestoreOutcome>;
+  /**
+   * After every file is verified and renamed into place: labels, recovery settings, roll-forward.
+   * Every change it makes to the restored directories goes through `files`, which journals it first:
+   * if finish fails, or ebr dies during it, every change is undone and the old files are put back.
+   */
+  finish(signal: AbortSignal, files: RestoreFiles): Promise<RestoreOutcome>;
+}
+
+/** File attributes as the backup recorded them; ownership is applied only when ebr runs as root. */
+export interface FileAttributes {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+/**
+ * The only way a restorer's finish step changes files. Each call is journaled in the catalog before it
+ * acts, checked to stay inside the restore's directories, and never follows a symbolic link; the
+ * journal undoes it (newest first) if the restore fails or its process dies, and the old contents set
+ * aside are removed only once the whole restore succeeded.
+ */
+export interface RestoreFiles {
+  /** Writes a whole file (set aside what was there), fsynced, with the given attributes (default 0600). */
+  writeFile(file: string, data: string | Buffer, attrs?: FileAttributes): Promise<void>;
+  /** A zero-filled file of `size` bytes that takes no blocks (placeholders for what was not chosen). */
+  writeSparse(file: string, size: number, attrs?: FileAttributes): Promise<void>;
+  /** A directory and its missing parents; an existing directory only gets the attributes. */
+  mkdir(dir: string, attrs?: FileAttributes): Promise<void>;
+  /** A symbolic link (set aside what was there). */
+  symlink(target: string, link: string, attrs?: FileAttributes): Promise<void>;
+  /**
+   * Moves a file or directory out of the way (renamed beside itself, or to `as` in the same directory).
+   * Removed when the restore succeeds, unless `keep`: then it stays for the user and is returned.
+   */
+  setAside(p: string, o?: { keep?: boolean; as?: string }): Promise<string>;
+  /** Changes mode and owner of an existing entry (the old ones are journaled). */
+  setAttributes(p: string, attrs: FileAttributes): Promise<void>;
+  /**
+   * Remembers what a directory holds now; if the restore is undone, whatever appeared in it since
+   * (files a temporary server created) is removed. Only for directories the restore owns.
+   */
+  track(dir: string): Promise<void>;
+  /** Asks whether p may be written by this restore (inside its directories); throws with the reason if not. */
+  check(p: string): Promise<void>;
 }
 
 export type { BackupMeta, Chunk, Space } from './model.js';

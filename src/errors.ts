@@ -19,6 +19,7 @@ export const errorCodes = {
   stream: { exit: 1 },
   archive: { exit: 1 },
   digestMismatch: { exit: 1 },
+  unsafePath: { exit: 1 },
   restore: { exit: 1 },
   logArchive: { exit: 1 },
   cancelled: { exit: 1 },

@@ -9,14 +9,15 @@
  * `DIR/pg_tblspc_targets/<oid>`; the copy gets archive_mode = off so it never writes into the
  * original's log archive.
  */
-import { lstat, mkdir, readFile, readdir, rm, symlink } from 'node:fs/promises';
+import { readlinkSync, realpathSync } from 'node:fs';
+import { lstat, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArchivedChunk, InstanceContext, RestorePlan, Restorer } from '../../src/adapter-api.js';
+import type { ArchivedChunk, FileAttributes, InstanceContext, RestoreFiles, RestorePlan, Restorer } from '../../src/adapter-api.js';
 import { EbrError } from '../../src/errors.js';
 import { confQuote, walCommand } from './ebr-command.js';
 import type { PostgresSettings } from './postgres-config.js';
 import { clusterSpace, type ClusterLayout } from './postgres-layout.js';
-import { runningPostmaster, setAside, writeOwned, writeSparse, applyOwner, type Owner } from './postgres-files.js';
+import { runningPostmaster } from './postgres-postmaster.js';
 
 /** Databases every partial restore writes in full: the server and CREATE DATABASE need them. */
 const alwaysRestored = new Set(['template0', 'template1', 'postgres']);
@@ -70,7 +71,8 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
   };
   const allChunks = plan.spaces.flatMap((s) => s.chunks);
   const pgVersion = cluster.chunks.find((c) => c.name === 'PG_VERSION');
-  const owner: Owner | undefined = pgVersion?.uid !== undefined && pgVersion.gid !== undefined ? { uid: pgVersion.uid, gid: pgVersion.gid } : undefined;
+  const owner: FileAttributes | undefined = pgVersion?.uid !== undefined && pgVersion.gid !== undefined ? { uid: pgVersion.uid, gid: pgVersion.gid } : undefined;
+  const wal = walLayout(dataDir, plan, cluster.chunks);
 
   return {
     spacesToWrite() {
@@ -113,7 +115,9 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
 
     destinationOf,
 
-    async finish() {
+    extraRoots: () => wal.roots,
+
+    async finish(_signal, files) {
       const notes: string[] = [];
       // 1. Databases not chosen: sparse zero files of the right size, so that recovery finds every file it replays into.
       let sparse = 0;
@@ -121,10 +125,9 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
         for (const c of s.chunks) {
           const dest = destinationOf(c);
           if (c.type === 'directory') {
-            await mkdir(dest, { recursive: true, mode: c.mode ?? 0o700 });
-            await applyOwner(dest, c, false);
+            await files.mkdir(dest, attrsOf(c, 0o700));
           } else if (c.type === 'file') {
-            await writeSparse(dest, c);
+            await files.writeSparse(dest, c.size, attrsOf(c, 0o600));
             sparse++;
           }
         }
@@ -134,31 +137,29 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
       const tablespaceRoots = layout.tablespaces.filter((t) => t.location).map((t) => locationOf(t.oid));
       const keepExtra = new Set<string>([path.join(dataDir, 'pg_wal'), path.join(dataDir, tablespaceTargetsDir), ...tablespaceRoots]);
       if (layout.logDirectory) keepExtra.add(path.join(dataDir, layout.logDirectory));
-      let removed = await removeUnexpected(dataDir, expected, keepExtra);
-      for (const root of tablespaceRoots) removed += await removeUnexpected(path.join(root, layout.tablespaceDir), expected, new Set());
+      let removed = await removeUnexpected(files, dataDir, expected, keepExtra);
+      for (const root of tablespaceRoots) removed += await removeUnexpected(files, path.join(root, layout.tablespaceDir), expected, new Set());
       // 3. Tablespace links point at the restored tablespaces (remapped under --to); the location directories belong to postgres.
       for (const ts of layout.tablespaces.filter((t) => t.location)) {
         const link = path.join(dataDir, 'pg_tblspc', String(ts.oid));
         const target = locationOf(ts.oid);
-        await mkdir(target, { recursive: true, mode: 0o700 });
-        if (owner) await applyOwner(target, { ...owner, mode: 0o700 }, false);
-        if (plan.targetDir) await applyOwner(path.join(plan.targetDir, tablespaceTargetsDir), { ...(owner ?? {}), mode: 0o700 }, false);
+        await files.mkdir(target, { ...(owner ?? {}), mode: 0o700 });
+        if (plan.targetDir) await files.setAttributes(path.join(plan.targetDir, tablespaceTargetsDir), { ...(owner ?? {}), mode: 0o700 });
         const st = await lstat(link).catch(() => undefined);
         if (st?.isDirectory() && !plan.targetDir) continue; // an in-place tablespace stays a directory
-        if (st) await rm(link, { recursive: true, force: true });
-        await symlink(target, link);
-        if (owner) await applyOwner(link, owner, true);
+        if (st?.isSymbolicLink() && (await readlinkOr(link)) === target) continue;
+        await files.symlink(target, link, owner ?? {});
       }
       // 4. An empty pg_wal: WAL comes from the archive. What was there is set aside, not deleted (it may hold unarchived WAL).
-      const walAside = await emptyWalDir(dataDir, plan, owner);
+      const walAside = await emptyWalDir(files, wal, plan, owner);
       if (walAside) notes.push(`the old contents of pg_wal were moved to ${walAside}; remove them once the restored cluster runs`);
       // The data directory itself is no chunk: under --to it was just made, by whoever runs ebr. The server insists on 0700/0750 and its own user.
-      await applyOwner(dataDir, { ...(owner ?? {}), mode: layout.dataDirectoryMode ?? 0o700 }, false);
+      await files.setAttributes(dataDir, { ...(owner ?? {}), mode: layout.dataDirectoryMode ?? 0o700 });
       // 5. backup_label, tablespace_map, recovery.signal and the recovery settings.
-      await writeOwned(path.join(dataDir, 'backup_label'), plan.meta.files!.backup_label!, owner);
+      await files.writeFile(path.join(dataDir, 'backup_label'), plan.meta.files!.backup_label!, owner);
       const map = plan.meta.files?.tablespace_map;
-      if (map && String(map).trim()) await writeOwned(path.join(dataDir, 'tablespace_map'), remapTablespaces(String(map), plan.targetDir ? locationOf : undefined), owner);
-      await writeOwned(path.join(dataDir, 'recovery.signal'), '', owner);
+      if (map && String(map).trim()) await files.writeFile(path.join(dataDir, 'tablespace_map'), remapTablespaces(String(map), plan.targetDir ? locationOf : undefined), owner);
+      await files.writeFile(path.join(dataDir, 'recovery.signal'), '', owner);
       const restoreCommand = walCommand('get', instance.name, instance.configFile, ['%f', '%p']);
       const settings: Array<[string, string]> = [['restore_command', restoreCommand]];
       if (plan.until) {
@@ -167,7 +168,7 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
       if (plan.targetDir) settings.push(['archive_mode', 'off']);
       const autoConf = path.join(dataDir, 'postgresql.auto.conf');
       const before = await readFile(autoConf, 'utf8').catch(() => '');
-      await writeOwned(autoConf, withRecoverySettings(before, settings, plan.backupId), owner);
+      await files.writeFile(autoConf, withRecoverySettings(before, settings, plan.backupId), owner);
 
       notes.unshift(`restored backup ${plan.backupId} into ${dataDir}${layout.tablespaces.some((t) => t.location) ? ` (tablespaces: ${layout.tablespaces.filter((t) => t.location).map((t) => `${t.name} → ${locationOf(t.oid)}`).join(', ')})` : ''}`);
       if (placeholders.length) {
@@ -190,8 +191,8 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
   };
 }
 
-/** Removes what is under `dir` and not expected (recursing into expected directories); returns how many entries went. */
-async function removeUnexpected(dir: string, expected: Set<string>, keep: Set<string>): Promise<number> {
+/** Sets aside what is under `dir` and not expected (recursing into expected directories); returns how many entries went. */
+async function removeUnexpected(files: RestoreFiles, dir: string, expected: Set<string>, keep: Set<string>): Promise<number> {
   let removed = 0;
   let entries;
   try {
@@ -201,31 +202,79 @@ async function removeUnexpected(dir: string, expected: Set<string>, keep: Set<st
   }
   for (const e of entries) {
     const p = path.join(dir, e.name);
-    // ebr's own snapshots and staging of a running or crashed backup are not the restore's to remove.
-    if (keep.has(p) || e.name.startsWith('.ebr-')) continue;
+    // ebr's own snapshots, staging, and this restore's set-aside files are not the restore's to remove.
+    if (keep.has(p) || e.name.startsWith('.ebr-') || /\.ebr-(old|restore)-/.test(e.name)) continue;
     if (!expected.has(p)) {
-      await rm(p, { recursive: true, force: true });
+      await files.setAside(p);
       removed++;
     } else if (e.isDirectory()) {
-      removed += await removeUnexpected(p, expected, keep);
+      removed += await removeUnexpected(files, p, expected, keep);
     }
   }
   return removed;
 }
 
-/** pg_wal as an empty directory with archive_status; under --to a pg_wal link becomes a plain directory. */
-async function emptyWalDir(dataDir: string, plan: RestorePlan, owner: Owner | undefined): Promise<string | undefined> {
-  const wal = path.join(dataDir, 'pg_wal');
-  const st = await lstat(wal).catch(() => undefined);
-  if (st?.isSymbolicLink() && plan.targetDir) await rm(wal);
-  await mkdir(wal, { recursive: true, mode: 0o700 });
-  const aside = await setAside(wal, plan.backupId);
-  await mkdir(path.join(wal, 'archive_status'), { recursive: true, mode: 0o700 });
-  if (owner) {
-    await applyOwner(wal, { ...owner, mode: 0o700 }, false);
-    await applyOwner(path.join(wal, 'archive_status'), { ...owner, mode: 0o700 }, false);
+interface WalLayout {
+  dir: string;
+  /** In place with pg_wal a link (as the backup recorded it): the directory it points at, and where its old contents go. */
+  linked?: { real: string; aside: string };
+  roots: string[];
+}
+
+/** pg_wal of the restored cluster; a link is followed only when it is the one the backup recorded. */
+function walLayout(dataDir: string, plan: RestorePlan, clusterChunks: ArchivedChunk[]): WalLayout {
+  const dir = path.join(dataDir, 'pg_wal');
+  const recorded = clusterChunks.find((c) => c.name === 'pg_wal' && c.type === 'symlink')?.linkTarget;
+  if (plan.targetDir || !recorded) return { dir, roots: [] };
+  let live: string | undefined;
+  try {
+    live = readlinkSync(dir);
+  } catch {
+    return { dir, roots: [] };
   }
+  if (live !== recorded) return { dir, roots: [] };
+  const real = realpathSync(dir);
+  const aside = `${real}.ebr-old-${plan.backupId}`;
+  return { dir, linked: { real, aside }, roots: [real, aside] };
+}
+
+/** pg_wal as an empty directory with archive_status; what was in it is kept aside (it may hold WAL never archived). */
+async function emptyWalDir(files: RestoreFiles, wal: WalLayout, plan: RestorePlan, owner: FileAttributes | undefined): Promise<string | undefined> {
+  const dirAttrs = { ...(owner ?? {}), mode: 0o700 };
+  const st = await lstat(wal.dir).catch(() => undefined);
+  let aside: string | undefined;
+  if (wal.linked) {
+    for (const e of await meaningfulWal(wal.linked.real)) aside = path.dirname(await files.setAside(path.join(wal.linked.real, e), { keep: true, as: path.join(wal.linked.aside, e) }));
+  } else if (st?.isSymbolicLink()) {
+    await files.setAside(wal.dir); // under --to, or a link the backup did not record: a plain directory instead
+  } else if (st && (await meaningfulWal(wal.dir)).length > 0) {
+    aside = await files.setAside(wal.dir, { keep: true, as: path.join(path.dirname(wal.dir), `pg_wal.ebr-old-${plan.backupId}`) });
+  }
+  const real = wal.linked?.real ?? wal.dir;
+  await files.mkdir(real, dirAttrs);
+  await files.mkdir(path.join(real, 'archive_status'), dirAttrs);
   return aside;
+}
+
+async function meaningfulWal(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir).catch(() => [] as string[])) {
+    if (e === 'archive_status' && (await readdir(path.join(dir, e)).catch(() => [])).length === 0) continue;
+    out.push(e);
+  }
+  return out;
+}
+
+async function readlinkOr(p: string): Promise<string | undefined> {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+function attrsOf(c: { mode?: number; uid?: number; gid?: number }, mode: number): FileAttributes {
+  return { mode: c.mode ?? mode, ...(c.uid !== undefined ? { uid: c.uid } : {}), ...(c.gid !== undefined ? { gid: c.gid } : {}) };
 }
 
 /** tablespace_map lines are `<oid> <path>`; under --to each path becomes the remapped location. */

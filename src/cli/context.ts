@@ -65,6 +65,8 @@ export function cliOf(cmd: Command): Cli {
         process.once('exit', () => catalog?.close());
         const report = await recoverAfterCrash(catalog);
         for (const b of report.failedBackups) cli.note(`backup ${b.id} of ${b.instance} was left running by a process that died in phase ${b.phase}; marked failed`);
+        // Always on stderr, even under --quiet: the user must know their files were put back or completed.
+        for (const r of report.restores) process.stderr.write(`ebr: ${r.message}\n`);
         for (const r of report.removedResources) cli.note(`removed leftover ${r}`);
         for (const p of report.problems) process.stderr.write(`ebr: warning: ${p}\n`);
       }

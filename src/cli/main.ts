@@ -9,6 +9,7 @@ import * as demo from './commands/demo.js';
 import * as init from './commands/init.js';
 import * as list from './commands/list.js';
 import * as restore from './commands/restore.js';
+import * as restores from './commands/restores.js';
 import * as show from './commands/show.js';
 import * as spaces from './commands/spaces.js';
 import * as verify from './commands/verify.js';
@@ -25,7 +26,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, restore, daemon, wal, binlog]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, restore, restores, daemon, wal, binlog]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

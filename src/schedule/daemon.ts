@@ -15,7 +15,7 @@ import { applyRetention } from './retention.js';
 export interface DaemonEvent {
   at: string;
   instance: string;
-  event: 'scheduled' | 'backup-complete' | 'backup-failed' | 'retention' | 'logs-synced' | 'logs-failed' | 'stopped';
+  event: 'scheduled' | 'recovered' | 'backup-complete' | 'backup-failed' | 'retention' | 'logs-synced' | 'logs-failed' | 'stopped';
   [key: string]: unknown;
 }
 
@@ -30,12 +30,17 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
     const task = cron.schedule(
       instance.schedule!,
       async () => {
-        await recoverAfterCrash(o.catalog);
+        // Every failure ends in an event and the daemon goes on: the next run is the retry (a full
+        // target, a vanished mount, a server down). Nothing of a failed run is left open or running.
         try {
+          const recovered = await recoverAfterCrash(o.catalog);
+          if (recovered.failedBackups.length || recovered.removedResources.length || recovered.problems.length) {
+            emit(instance.name, 'recovered', { failedBackups: recovered.failedBackups, removed: recovered.removedResources, problems: recovered.problems });
+          }
           const r = await runBackup({ config: o.config, instance, catalog: o.catalog, signal: o.signal });
-          emit(instance.name, 'backup-complete', { backupId: r.backupId, bytes: r.bytes, blockWindowMs: Math.round(r.blockWindowMs * 10) / 10 });
+          emit(instance.name, 'backup-complete', { backupId: r.backupId, bytes: r.bytes, blockWindowMs: Math.round(r.blockWindowMs * 10) / 10, ...(r.warnings ? { warnings: r.warnings } : {}) });
           const kept = await applyRetention(o.catalog, instance);
-          if (kept.removed.length) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
+          if (kept.removed.length || kept.skipped) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
         } catch (err) {
           const e = asEbrError(err, 'internal', { instance: instance.name });
           emit(instance.name, 'backup-failed', { error: e.message, hint: e.hint, backupId: e.context.backupId, phase: e.context.phase });

@@ -1,24 +1,30 @@
 /**
- * Restore, full or partial: every byte read back is checked against its digest into a file beside its
- * final name; only when all of them check out are they renamed into place (see swap.ts); then the
- * adapter finishes (labels, recovery settings, roll-forward, integrity checks).
+ * Restore, full or partial: the manifest is checked against the catalog, every destination is checked
+ * to stay inside the restore's directories, every byte read back is checked against its digest into a
+ * file beside its final name; only when all of them check out are they renamed into place, the old
+ * ones set aside (restore-journal.ts); then the adapter finishes (labels, recovery settings,
+ * roll-forward, integrity checks) and only then are the old files removed. Each step is journaled
+ * first: a failure, or a kill at any moment, ends with either the whole restore or the old files.
  */
-import { chmod, chown, lchown, mkdir, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import type { ArchivedChunk, RestoreOutcome, RestorePlan } from '../adapter-api.js';
+import type { ArchivedChunk, FileAttributes, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
 import type { ArchiveReader } from '../archive/archive-target.js';
-import { copyWithDigest } from '../archive/digest-copy.js';
-import { FileSink } from '../archive/file-sink.js';
 import type { Manifest, ManifestMember } from '../archive/manifest.js';
-import { findBackup } from '../catalog/backups.js';
-import { now, type Catalog } from '../catalog/catalog.js';
+import { findBackup, type BackupRow } from '../catalog/backups.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { discoveryOf } from '../catalog/discovery.js';
+import { beginRestore, finishRestore, setRestoreStep } from '../catalog/restores.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
 import type { BackupMeta } from '../model.js';
+import { faultPoint } from '../util/fault.js';
+import { thisRunner } from '../util/runner.js';
 import { parseUntil } from '../util/time.js';
+import { metaProblem, trustedManifest } from './archive-trust.js';
 import { adapterOf, instanceContext, targetOf } from './context.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
-import { swapIn, type StagedFile } from './swap.js';
+import { RestoreJournal, type StagedFile } from './restore-journal.js';
+import { DestinationGuard } from './restore-paths.js';
 
 export interface RestoreOptions {
   config: Config;
@@ -39,6 +45,8 @@ export interface RestoreResult extends RestoreOutcome {
   files: number;
   bytes: number;
   targetDir?: string;
+  /** The restore's row in the catalog (`ebr restores`). */
+  restoreId: number;
 }
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
@@ -63,46 +71,86 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   }
   const until = o.until ? parseUntil(o.until) : undefined;
   const reader = await targetOf(instance).open({ instance: instance.name, backupId: backup.id });
-  const manifest = await reader.readManifest();
+  // What the archive says is trusted only where the catalog vouches for it.
+  const manifest = trustedManifest(cat, backup, await reader.readManifestFile(), ctx);
   const requested = chooseSpaces(manifest, o.partial, ctx);
   const mode = o.partial?.length ? 'partial' : 'full';
-  const meta = await readMeta(reader, manifest);
+  const meta = await readMeta(reader, manifest, backup, ctx);
+  const targetDir = o.to ? path.resolve(o.to) : undefined;
   const plan: RestorePlan = {
     backupId: backup.id,
     instance: instance.name,
     mode,
     requested,
     spaces: manifest.spaces.map((s) => ({ ...s, chunks: manifest.members.filter((m) => m.space === s.name).map(toChunk) })),
-    ...(o.to ? { targetDir: path.resolve(o.to) } : {}),
+    ...(targetDir ? { targetDir } : {}),
     ...(until ? { until } : {}),
     meta,
   };
   const restorer = await adapter.restorer(instanceContext(o.config, instance), plan);
   const toWrite = restorer.spacesToWrite?.(requested) ?? requested;
-  const restoreRow = cat.db
-    .prepare("INSERT INTO restores (backup_id, mode, spaces, target_dir, until, started_at, status) VALUES (?, ?, ?, ?, ?, ?, 'running')")
-    .run(backup.id, mode, JSON.stringify(requested), plan.targetDir ?? null, until?.toISOString() ?? null, now()).lastInsertRowid;
-  const tag = backup.id.slice(-4) + process.pid;
-  const staged: StagedFile[] = [];
+  const members = manifest.members.filter((m) => toWrite.includes(m.space));
+  const guard = new DestinationGuard(restoreRoots(cat, backup.id, manifest, targetDir, restorer), { ...ctx, phase: 'restore' });
+  // Every destination is computed and checked before anything is written.
+  const destinations = new Map<string, string>();
+  const taken = new Map<string, string>();
+  for (const m of members) {
+    const dest = restorer.destinationOf(toChunk(m));
+    guard.rootOf(dest);
+    const other = taken.get(dest);
+    if (other) throw guard.refuse(dest, `would receive two members, ${other} and ${m.name}`);
+    taken.set(dest, m.name);
+    destinations.set(m.name, dest);
+  }
+  const restoreId = beginRestore(cat, { backupId: backup.id, instance: instance.name, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), ...(until ? { until: until.toISOString() } : {}), runner: thisRunner() });
+  const journal = new RestoreJournal(cat, restoreId, guard);
+  const rctx = { ...ctx, restoreId };
   try {
     await restorer.check(signal);
-    if (plan.targetDir) await mkdir(plan.targetDir, { recursive: true });
-    const members = manifest.members.filter((m) => toWrite.includes(m.space));
+    setRestoreStep(cat, restoreId, 'stage');
     const meter = progressMeter('restore', members.reduce((a, m) => a + m.size, 0), o.onProgress);
+    const staged: StagedFile[] = [];
+    const directories: Array<{ dest: string; m: ManifestMember }> = [];
     for (const space of toWrite) {
-      await extractSpace(reader, space, members.filter((m) => m.space === space), (m) => restorer.destinationOf(toChunk(m)), restorer.sideFilesOf, tag, staged, meter, signal, ctx);
+      const expected = members.filter((m) => m.space === space);
+      await extractSpace({ reader, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal, ctx: rctx });
     }
     meter.done();
-    await swapIn(staged, tag);
-    const outcome = await restorer.finish(signal);
-    cat.db.prepare("UPDATE restores SET status = 'complete', finished_at = ? WHERE id = ?").run(now(), restoreRow);
-    return { backupId: backup.id, mode, spaces: requested, files: staged.length, bytes: meter.bytesDone, ...(plan.targetDir ? { targetDir: plan.targetDir } : {}), ...outcome };
+    setRestoreStep(cat, restoreId, 'swap');
+    await journal.swap(staged);
+    // Modes and owners of directories change only now that every byte is verified and in place.
+    for (const { dest, m } of directories) await journal.setAttributes(dest, attributesOf(m));
+    setRestoreStep(cat, restoreId, 'finish');
+    faultPoint('finish');
+    const outcome = await restorer.finish(signal, journal);
+    faultPoint('finished');
+    setRestoreStep(cat, restoreId, 'cleanup');
+    const kept = await journal.commit();
+    finishRestore(cat, restoreId, 'complete', { outcome: `every file of ${members.length} verified and in place; the old files were removed${kept.length ? ` (kept for you: ${kept.join(', ')})` : ''}` });
+    return { backupId: backup.id, mode, spaces: requested, files: staged.length, bytes: meter.bytesDone, ...(targetDir ? { targetDir } : {}), ...outcome, restoreId };
   } catch (err) {
-    await Promise.all(staged.map((f) => rm(f.temp, { force: true }).catch(() => undefined)));
-    const e = asEbrError(err, 'restore', ctx);
-    cat.db.prepare("UPDATE restores SET status = 'failed', finished_at = ?, error = ? WHERE id = ?").run(now(), JSON.stringify(e.toJSON()), restoreRow);
+    const e = asEbrError(err, 'restore', rctx);
+    const problems = await journal.rollback();
+    const outcome = problems.length
+      ? `the restore failed and undoing it left ${problems.length} problem(s): ${problems.slice(0, 3).join('; ')}`
+      : 'the restore failed; every old file was put back as it was';
+    finishRestore(cat, restoreId, 'failed', { outcome, error: JSON.stringify(e.toJSON()) });
+    if (problems.length) e.context.undoProblems = problems;
     throw e;
   }
+}
+
+/**
+ * The directories a restore may write in: --to DIR, or in place the directories that held the chunks
+ * at discovery (the catalog's record; the verified manifest's paths only where the catalog has none),
+ * and any the adapter names beside them for what it keeps (set-aside directories of its own).
+ */
+function restoreRoots(cat: Catalog, backupId: string, manifest: Manifest, targetDir: string | undefined, restorer: Restorer): string[] {
+  const extra = restorer.extraRoots?.() ?? [];
+  if (targetDir) return [targetDir, ...extra];
+  const recorded = discoveryOf(cat, backupId).map((d) => d.path);
+  const paths = recorded.length ? recorded : manifest.members.map((m) => m.path);
+  return [...paths.map((p) => path.dirname(p)), ...extra];
 }
 
 /** Full: every space. Partial: the named ones, known and not critical. */
@@ -126,9 +174,19 @@ function chooseSpaces(manifest: Manifest, partial: string[] | undefined, ctx: Re
   return [...new Set(partial)];
 }
 
-async function readMeta(reader: ArchiveReader, manifest: Manifest): Promise<BackupMeta> {
+async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, ctx: Record<string, unknown>): Promise<BackupMeta> {
   const files: Record<string, Buffer> = {};
-  for (const name of manifest.metaFiles) files[name] = await reader.readMeta(name);
+  for (const name of manifest.metaFiles) {
+    const data = await reader.readMeta(name);
+    const problem = metaProblem(backup, name, data);
+    if (problem) {
+      throw new EbrError('digestMismatch', `the archive of backup ${backup.id} does not match the catalog: ${problem}`, {
+        hint: 'nothing was written; the archive was edited or damaged after the backup — restore another backup (`ebr list`)',
+        context: { ...ctx, member: `meta/${name}` },
+      });
+    }
+    files[name] = data;
+  }
   return { files, ...manifest.log, ...(manifest.details ? { details: manifest.details } : {}) };
 }
 
@@ -137,58 +195,55 @@ function toChunk(m: ManifestMember): ArchivedChunk {
   return chunk;
 }
 
-async function extractSpace(
-  reader: ArchiveReader,
-  space: string,
-  expected: ManifestMember[],
-  destinationOf: (m: ManifestMember) => string,
-  sideFilesOf: ((dest: string) => string[]) | undefined,
-  tag: string,
-  staged: StagedFile[],
-  meter: { add(n: number, space?: string): void },
-  signal: AbortSignal,
-  ctx: Record<string, unknown>,
-): Promise<void> {
-  const byName = new Map(expected.map((m) => [m.name, m]));
+interface ExtractOptions {
+  reader: ArchiveReader;
+  space: string;
+  expected: ManifestMember[];
+  destinations: Map<string, string>;
+  sideFilesOf: ((dest: string) => string[]) | undefined;
+  journal: RestoreJournal;
+  staged: StagedFile[];
+  directories: Array<{ dest: string; m: ManifestMember }>;
+  meter: { add(n: number, space?: string): void };
+  signal: AbortSignal;
+  ctx: Record<string, unknown>;
+}
+
+/** One space's members into verified temp files beside their destinations; a member the manifest does not list, or lists otherwise, stops the restore. */
+async function extractSpace(o: ExtractOptions): Promise<void> {
+  const { space, journal, signal, ctx } = o;
+  const byName = new Map(o.expected.map((m) => [m.name, m]));
+  const temps = journal.planTemps(o.expected.filter((m) => m.type !== 'directory').map((m) => o.destinations.get(m.name)!));
   const seen = new Set<string>();
-  for await (const { header, body } of reader.readSpace(space, signal)) {
+  for await (const { header, body } of o.reader.readSpace(space, signal)) {
     throwIfAborted(signal, { ...ctx, phase: 'restore', space });
     const m = byName.get(header.name);
-    if (!m) throw damaged(`space ${space} holds a member ${header.name} that the manifest does not list`, space, header.name, ctx);
+    if (!m) throw damaged(`space ${space} holds a member ${JSON.stringify(header.name)} that the manifest does not list`, space, header.name, ctx);
+    if (seen.has(m.name)) throw damaged(`space ${space} holds member ${m.name} twice`, space, m.name, ctx);
+    if (header.type !== m.type) throw damaged(`member ${m.name} of space ${space} is a ${header.type} in the archive, but the manifest says ${m.type}`, space, m.name, ctx);
+    if (m.type === 'symlink' && (header.linkTarget ?? '') !== (m.linkTarget ?? '')) throw damaged(`symbolic link ${m.name} of space ${space} points at ${header.linkTarget} in the archive, but the manifest says ${m.linkTarget}`, space, m.name, ctx);
     seen.add(m.name);
-    const dest = destinationOf(m);
+    const dest = o.destinations.get(m.name)!;
     if (m.type === 'directory') {
-      await mkdir(dest, { recursive: true, mode: m.mode ?? 0o700 });
-      await applyAttributes(dest, m, false);
+      await journal.ensureDir(dest);
+      o.directories.push({ dest, m });
       continue;
     }
-    await mkdir(path.dirname(dest), { recursive: true });
-    const temp = `${dest}.ebr-restore-${tag}`;
+    const temp = temps.get(dest)!;
     if (m.type === 'symlink') {
-      await rm(temp, { force: true });
-      await symlink(m.linkTarget ?? '', temp);
-      await applyAttributes(temp, m, true);
-    } else {
-      const sink = new FileSink(temp);
-      let got;
-      try {
-        got = await copyWithDigest(countedBytes(body, (n) => meter.add(n, space)), (b) => sink.write(b), undefined, signal, m.name);
-        await sink.close();
-      } catch (err) {
-        sink.destroy();
-        await rm(temp, { force: true });
-        throw err;
-      }
-      staged.push({ temp, dest, sideFiles: sideFilesOf?.(dest) ?? [] });
-      if (got.size !== m.size || got.sha256 !== m.sha256) {
-        throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the manifest says ${m.size} bytes, ${m.sha256.slice(0, 16)}…)`, space, m.name, ctx);
-      }
-      await applyAttributes(temp, m, false);
+      await journal.stageSymlink(temp, m.linkTarget ?? '', attributesOf(m));
+      o.staged.push({ temp, dest, sideFiles: [] });
       continue;
     }
-    staged.push({ temp, dest, sideFiles: [] });
+    await journal.guard.check(dest);
+    const got = await journal.stageFile(temp, countedBytes(body, (n) => o.meter.add(n, space)), signal, m.name, { ...attributesOf(m), ...(m.mtimeMs !== undefined ? { mtimeMs: m.mtimeMs } : {}) });
+    faultPoint('stage');
+    o.staged.push({ temp, dest, sideFiles: o.sideFilesOf?.(dest) ?? [] });
+    if (got.size !== m.size || got.sha256 !== m.sha256) {
+      throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the catalog says ${m.size} bytes, ${m.sha256.slice(0, 16)}…)`, space, m.name, ctx);
+    }
   }
-  const missing = expected.filter((m) => !seen.has(m.name));
+  const missing = o.expected.filter((m) => !seen.has(m.name));
   if (missing.length) throw damaged(`space ${space} lacks ${missing.length} member(s) the manifest lists, first ${missing[0]!.name}`, space, missing[0]!.name, ctx);
 }
 
@@ -199,9 +254,6 @@ function damaged(message: string, space: string, member: string, ctx: Record<str
   });
 }
 
-async function applyAttributes(p: string, m: ManifestMember, isLink: boolean): Promise<void> {
-  if (process.getuid?.() === 0 && m.uid !== undefined && m.gid !== undefined) await (isLink ? lchown : chown)(p, m.uid, m.gid);
-  if (isLink) return;
-  if (m.mode !== undefined) await chmod(p, m.mode);
-  if (m.mtimeMs !== undefined) await utimes(p, new Date(), new Date(m.mtimeMs));
+function attributesOf(m: ManifestMember): FileAttributes {
+  return { ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) };
 }

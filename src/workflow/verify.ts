@@ -1,10 +1,12 @@
-/** Re-reads a backup's archive and checks every member against its digest; names the damaged space and member. */
+/** Re-reads a backup's archive and checks the manifest and every member against the catalog's record; names the damaged space and member. */
 import { digestOf } from '../archive/digest-copy.js';
 import { findBackup } from '../catalog/backups.js';
+import { membersOf } from '../catalog/discovery.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError } from '../errors.js';
 import { targetOf } from './context.js';
+import { manifestProblems, metaProblem } from './archive-trust.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 
 export interface Damage {
@@ -31,9 +33,17 @@ export async function runVerify(o: {
   const backup = findBackup(o.catalog, o.backupId, o.instance.name);
   const ctx = { instance: o.instance.name, backupId: backup.id, phase: 'verify' };
   const reader = await targetOf(o.instance).open({ instance: o.instance.name, backupId: backup.id });
-  const manifest = await reader.readManifest();
+  const file = await reader.readManifestFile();
+  const manifest = file.manifest;
+  // The archive is compared with what the catalog recorded at seal before its own digests are believed.
+  const damaged: Damage[] = manifestProblems(o.catalog, backup, file);
+  for (const name of manifest.metaFiles) {
+    const data = await reader.readMeta(name).catch((err: Error) => err);
+    const problem = data instanceof Error ? `cannot read meta/${name}: ${data.message}` : metaProblem(backup, name, data);
+    if (problem) damaged.push({ space: '(meta)', member: name, problem });
+  }
+  const recorded = new Map(membersOf(o.catalog, backup.id).map((m) => [m.name, m]));
   const meter = progressMeter('verify', manifest.members.reduce((a, m) => a + m.size, 0), o.onProgress);
-  const damaged: Damage[] = [];
   let members = 0;
   for (const space of manifest.spaces) {
     const expected = new Map(manifest.members.filter((m) => m.space === space.name).map((m) => [m.name, m]));
@@ -49,8 +59,11 @@ export async function runVerify(o: {
         seen.add(m.name);
         members++;
         const got = await digestOf(countedBytes(body, (n) => meter.add(n, space.name)), o.signal);
-        if (got.size !== m.size) damaged.push({ space: space.name, member: m.name, problem: `size ${got.size}, manifest says ${m.size}` });
-        else if (got.sha256 !== m.sha256) damaged.push({ space: space.name, member: m.name, problem: `sha256 ${got.sha256}, manifest says ${m.sha256}` });
+        // The catalog's digest where it has one: an edited manifest must not make damaged bytes look right.
+        const want = recorded.get(m.name) ?? m;
+        const by = recorded.has(m.name) ? 'the catalog recorded' : 'manifest says';
+        if (got.size !== want.size) damaged.push({ space: space.name, member: m.name, problem: `size ${got.size}, ${by} ${want.size}` });
+        else if (got.sha256 !== want.sha256) damaged.push({ space: space.name, member: m.name, problem: `sha256 ${got.sha256}, ${by} ${want.sha256}` });
       }
     } catch (err) {
       if (err instanceof EbrError && err.code === 'cancelled') throw err;

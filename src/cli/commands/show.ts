@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { findBackup, phasesOf } from '../../catalog/backups.js';
 import { discoveryOf, membersOf } from '../../catalog/discovery.js';
+import { listRestores } from '../../catalog/restores.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, table } from '../format.js';
 
@@ -24,6 +25,7 @@ export function register(program: Command): void {
         s.bytes += members.get(d.chunk)?.size ?? d.size;
         spaces.set(d.space, s);
       }
+      const restores = listRestores(cat, { backupId: b.id });
       const steps = b.window_steps ? (JSON.parse(b.window_steps) as Record<string, number>) : {};
       const doc = {
         id: b.id,
@@ -47,6 +49,7 @@ export function register(program: Command): void {
         error: b.error ? JSON.parse(b.error) : null,
         phases: phases.map((p) => ({ phase: p.phase, startedAt: p.started_at, endedAt: p.ended_at, outcome: p.outcome, durationMs: p.duration_ms })),
         spaces: [...spaces.values()],
+        restores: restores.map((r) => ({ id: r.id, mode: r.mode, targetDir: r.target_dir, startedAt: r.started_at, finishedAt: r.finished_at, status: r.status, step: r.step, outcome: r.outcome })),
       };
       cli.print(doc, () => {
         const err = doc.error as { message?: string; hint?: string } | null;
@@ -62,6 +65,9 @@ export function register(program: Command): void {
           '',
           table(['SPACE', 'KIND', 'CRITICAL', 'CHUNKS', 'SIZE'], [...spaces.values()].map((s) => [s.name, s.kind, s.critical ? 'yes' : '', s.chunks, bytes(s.bytes)])),
           ...(b.bytes !== null ? [`\n${b.members} members, ${bytes(b.bytes)}`] : []),
+          ...(restores.length
+            ? ['', table(['RESTORE', 'MODE', 'INTO', 'STARTED', 'STATUS', 'OUTCOME'], restores.map((r) => [r.id, r.mode, r.target_dir ?? '(in place)', r.started_at.replace('T', ' ').slice(0, 19), r.status, (r.outcome ?? '').slice(0, 90)]))]
+            : []),
         ].join('\n');
       });
     });

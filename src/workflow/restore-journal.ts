@@ -1,0 +1,347 @@
+/**
+ * Every file step of a restore, journaled in the catalog before it is taken, so that the restore is
+ * all-or-nothing even when its process is killed: verified copies are staged beside their final names,
+ * old files are renamed aside (never deleted) when the new ones go in, the adapter's finish changes
+ * files only through this journal, and the old files are removed only after finish succeeded. Undo
+ * walks the journal newest first; it reads the file system to see how far each step got, so it can run
+ * again after a crash in the middle of itself.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lchown, lstat, mkdir, open, readdir, rename, rm, rmdir, stat, symlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { FileAttributes, RestoreFiles } from '../adapter-api.js';
+import { syncDir } from '../archive/backup-dir.js';
+import { copyWithDigest, type Digested } from '../archive/digest-copy.js';
+import type { Catalog } from '../catalog/catalog.js';
+import { journalOf, journalSteps, type JournalRow } from '../catalog/restores.js';
+import { faultPoint } from '../util/fault.js';
+import type { DestinationGuard } from './restore-paths.js';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = constants;
+const isRoot = () => process.getuid?.() === 0;
+
+export interface StagedFile {
+  /** Verified copy beside its destination. */
+  temp: string;
+  dest: string;
+  /** Files that belong to the old dest and must not survive next to the new one (SQLite's -wal). */
+  sideFiles: string[];
+}
+
+export class RestoreJournal implements RestoreFiles {
+  /** One random tag per restore: temp and aside names nobody can guess ahead. */
+  readonly tag = randomBytes(6).toString('hex');
+  private readonly made = new Set<string>();
+
+  constructor(
+    private readonly cat: Catalog,
+    readonly restoreId: number,
+    readonly guard: DestinationGuard,
+  ) {}
+
+  /** Temp names for a batch of destinations, journaled in one transaction before any is created. */
+  planTemps(dests: string[]): Map<string, string> {
+    const temps = new Map(dests.map((d) => [d, `${d}.ebr-restore-${this.tag}-${randomBytes(4).toString('hex')}`]));
+    journalSteps(this.cat, this.restoreId, [...temps].map(([dest, temp]) => ({ op: 'stage', path: dest, details: { temp } })));
+    return temps;
+  }
+
+  /** Missing directories down to dir are made one by one (each journaled first); none may be a link. */
+  async ensureDir(dir: string): Promise<void> {
+    if (this.made.has(dir)) return;
+    await this.guard.check(path.join(dir, '.'));
+    const root = this.guard.rootOf(dir);
+    let at = root;
+    for (const part of ['', ...path.relative(root, dir).split(path.sep).filter(Boolean)]) {
+      at = part ? path.join(at, part) : at;
+      // The root itself was chosen by the user or recorded at discovery: it may be a link (a data directory elsewhere).
+      const st = await (part ? lstat(at) : stat(at)).catch(() => undefined);
+      if (st?.isDirectory()) continue;
+      if (!st && !part) {
+        journalSteps(this.cat, this.restoreId, [{ op: 'mkdir', path: at }]);
+        await mkdir(at, { recursive: true, mode: 0o700 });
+        continue;
+      }
+      if (st) throw this.guard.refuse(dir, st.isSymbolicLink() ? `would be reached through the symbolic link ${at}` : `would be reached through ${at}, which is not a directory`);
+      journalSteps(this.cat, this.restoreId, [{ op: 'mkdir', path: at }]);
+      await mkdir(at, { mode: 0o700 });
+    }
+    this.made.add(dir);
+  }
+
+  /** Writes a verified copy into its (journaled) temp name: created new, never through a link; attributes set on the open file. */
+  async stageFile(temp: string, body: AsyncIterable<Buffer>, signal: AbortSignal, what: string, attrs: FileAttributes & { mtimeMs?: number }): Promise<Digested> {
+    await this.ensureDir(path.dirname(temp));
+    const fh = await open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    try {
+      // One write in flight while the next buffer is read and hashed.
+      let pending: Promise<unknown> = Promise.resolve();
+      const got = await copyWithDigest(
+        body,
+        async (b) => {
+          await pending;
+          pending = writeAll(fh, b);
+        },
+        undefined,
+        signal,
+        what,
+      );
+      await pending;
+      await fh.sync();
+      await setOnHandle(fh, attrs);
+      if (attrs.mtimeMs !== undefined) await fh.utimes(new Date(), new Date(attrs.mtimeMs));
+      return got;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stageSymlink(temp: string, target: string, attrs: FileAttributes): Promise<void> {
+    await this.ensureDir(path.dirname(temp));
+    await symlink(target, temp);
+    if (isRoot() && attrs.uid !== undefined && attrs.gid !== undefined) await lchown(temp, attrs.uid, attrs.gid);
+  }
+
+  /**
+   * Puts staged files in place: every step journaled first (one transaction), then for each file the
+   * old one (and its side files) renamed aside and the new one renamed in. Renames within a directory
+   * are atomic: at no moment is a half-written file under a live name.
+   */
+  async swap(files: StagedFile[]): Promise<void> {
+    const steps: Array<{ op: string; path: string; details: Record<string, unknown> }> = [];
+    for (const f of files) {
+      await this.guard.check(f.dest);
+      steps.push({ op: 'place', path: f.dest, details: { temp: f.temp, aside: (await exists(f.dest)) ? this.asideName(f.dest) : null } });
+      for (const s of f.sideFiles) {
+        await this.guard.check(s);
+        steps.push({ op: 'place-side', path: s, details: { aside: (await exists(s)) ? this.asideName(s) : null } });
+      }
+    }
+    journalSteps(this.cat, this.restoreId, steps);
+    for (const s of steps) {
+      const aside = s.details.aside as string | null;
+      if (aside) await rename(s.path, aside);
+      faultPoint('swap-aside');
+      if (s.op === 'place') await rename(s.details.temp as string, s.path);
+      faultPoint('swap');
+    }
+    for (const d of new Set(files.map((f) => path.dirname(f.dest)))) await syncDir(d).catch(() => undefined);
+  }
+
+  // --- RestoreFiles: the finish step's only way to change files ---
+
+  async writeFile(file: string, data: string | Buffer, attrs: FileAttributes = {}): Promise<void> {
+    await this.replaceWith(file, async (tmp) => {
+      const fh = await open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+        await setOnHandle(fh, { mode: 0o600, ...attrs });
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  async writeSparse(file: string, size: number, attrs: FileAttributes = {}): Promise<void> {
+    await this.replaceWith(file, async (tmp) => {
+      const fh = await open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      try {
+        await fh.truncate(size);
+        await setOnHandle(fh, { mode: 0o600, ...attrs });
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  async symlink(target: string, link: string, attrs: FileAttributes = {}): Promise<void> {
+    await this.replaceWith(link, async (tmp) => {
+      await symlink(target, tmp);
+      if (isRoot() && attrs.uid !== undefined && attrs.gid !== undefined) await lchown(tmp, attrs.uid, attrs.gid);
+    });
+  }
+
+  async mkdir(dir: string, attrs?: FileAttributes): Promise<void> {
+    await this.ensureDir(dir);
+    if (attrs) await this.setAttributes(dir, attrs);
+  }
+
+  async setAside(p: string, o: { keep?: boolean; as?: string } = {}): Promise<string> {
+    await this.guard.check(p);
+    const aside = o.as ?? this.asideName(p);
+    await this.guard.check(aside);
+    if (o.as) await this.ensureDir(path.dirname(aside));
+    journalSteps(this.cat, this.restoreId, [{ op: 'aside', path: p, details: { aside, keep: o.keep ?? false } }]);
+    await rename(p, aside);
+    return aside;
+  }
+
+  async setAttributes(p: string, attrs: FileAttributes): Promise<void> {
+    await this.guard.check(p);
+    const st = await lstat(p);
+    if (st.isSymbolicLink()) {
+      if (!isRoot() || attrs.uid === undefined || attrs.gid === undefined) return;
+      journalSteps(this.cat, this.restoreId, [{ op: 'attrs', path: p, details: { before: { uid: st.uid, gid: st.gid }, link: true } }]);
+      await lchown(p, attrs.uid, attrs.gid);
+      return;
+    }
+    journalSteps(this.cat, this.restoreId, [{ op: 'attrs', path: p, details: { before: { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid } } }]);
+    await setNoFollow(p, attrs);
+  }
+
+  async track(dir: string): Promise<void> {
+    await this.guard.check(path.join(dir, '.'));
+    const names = await readdir(dir).catch(() => [] as string[]);
+    journalSteps(this.cat, this.restoreId, [{ op: 'track', path: dir, details: { names } }]);
+  }
+
+  async check(p: string): Promise<void> {
+    await this.guard.check(p);
+  }
+
+  /** Undoes every step, newest first (see undoJournal). */
+  async rollback(): Promise<string[]> {
+    return undoJournal(journalOf(this.cat, this.restoreId));
+  }
+
+  /** After finish succeeded: what was set aside goes (unless kept); returns the kept paths. */
+  async commit(): Promise<string[]> {
+    return commitJournal(journalOf(this.cat, this.restoreId));
+  }
+
+  private asideName(p: string): string {
+    return `${p}.ebr-old-${this.tag}`;
+  }
+
+  /** Writes a new entry under a temp name, then swaps it in like the data files (old one aside). */
+  private async replaceWith(file: string, make: (tmp: string) => Promise<void>): Promise<void> {
+    await this.guard.check(file);
+    await this.ensureDir(path.dirname(file));
+    const [tmp] = this.planTemps([file]).values();
+    await make(tmp!);
+    await this.swap([{ temp: tmp!, dest: file, sideFiles: [] }]);
+  }
+}
+
+/**
+ * Undoes journaled steps newest first. Each step looks at the file system to see how far it got, so
+ * running this twice, or after a crash inside it, is safe. Returns the problems it could not fix.
+ */
+export async function undoJournal(rows: JournalRow[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const r of [...rows].reverse()) {
+    try {
+      await undoStep(r);
+    } catch (err) {
+      problems.push(`${r.op} ${r.path}: ${(err as Error).message}`);
+    }
+  }
+  return problems;
+}
+
+async function undoStep(r: JournalRow): Promise<void> {
+  const d = r.details;
+  switch (r.op) {
+    case 'stage':
+      await rm(d.temp as string, { force: true });
+      return;
+    case 'place': {
+      const temp = d.temp as string;
+      const aside = d.aside as string | null;
+      const newNotPlaced = await exists(temp);
+      if (newNotPlaced) await rm(temp, { force: true });
+      if (aside) {
+        if (!(await exists(aside))) return; // the old file was never moved
+        if (!newNotPlaced) await rm(r.path, { recursive: true, force: true });
+        await rename(aside, r.path);
+      } else if (!newNotPlaced) {
+        await rm(r.path, { recursive: true, force: true });
+      }
+      return;
+    }
+    case 'place-side': {
+      const aside = d.aside as string | null;
+      if (aside && !(await exists(aside))) return;
+      await rm(r.path, { recursive: true, force: true });
+      if (aside) await rename(aside, r.path);
+      return;
+    }
+    case 'aside': {
+      const aside = d.aside as string;
+      if (!(await exists(aside))) return;
+      await rm(r.path, { recursive: true, force: true });
+      await rename(aside, r.path);
+      return;
+    }
+    case 'mkdir':
+      await rmdir(r.path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT' && err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      });
+      return;
+    case 'attrs': {
+      const before = d.before as FileAttributes;
+      if (!(await exists(r.path))) return;
+      if (d.link) {
+        if (isRoot() && before.uid !== undefined && before.gid !== undefined) await lchown(r.path, before.uid, before.gid);
+      } else await setNoFollow(r.path, before);
+      return;
+    }
+    case 'track': {
+      const keep = new Set(d.names as string[]);
+      for (const name of await readdir(r.path).catch(() => [] as string[])) {
+        if (!keep.has(name)) await rm(path.join(r.path, name), { recursive: true, force: true });
+      }
+      return;
+    }
+    default:
+      throw new Error(`unknown journal step ${r.op}`);
+  }
+}
+
+/** Removes what was set aside (not what was kept for the user); returns the kept paths. */
+export async function commitJournal(rows: JournalRow[]): Promise<string[]> {
+  const kept: string[] = [];
+  for (const r of rows) {
+    const aside = r.details.aside as string | null | undefined;
+    if (!aside || (r.op !== 'place' && r.op !== 'place-side' && r.op !== 'aside')) continue;
+    if (r.details.keep) kept.push(aside);
+    else await rm(aside, { recursive: true, force: true });
+    faultPoint('cleanup');
+  }
+  for (const d of new Set(rows.filter((r) => r.op === 'place').map((r) => path.dirname(r.path)))) await syncDir(d).catch(() => undefined);
+  return kept;
+}
+
+async function writeAll(fh: FileHandle, b: Buffer): Promise<void> {
+  for (let off = 0; off < b.length; ) {
+    const { bytesWritten } = await fh.write(b, off, b.length - off);
+    off += bytesWritten;
+  }
+}
+
+async function setOnHandle(fh: FileHandle, a: FileAttributes): Promise<void> {
+  if (isRoot() && a.uid !== undefined && a.gid !== undefined) await fh.chown(a.uid, a.gid);
+  // After chown: chown clears set-id bits, so the mode goes last.
+  if (a.mode !== undefined) await fh.chmod(a.mode);
+}
+
+/** chmod/chown through a descriptor opened without following links (and without blocking on a FIFO). */
+async function setNoFollow(p: string, a: FileAttributes): Promise<void> {
+  const fh = await open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  try {
+    await setOnHandle(fh, a);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
