@@ -81,6 +81,7 @@ export class RestoreJournal implements RestoreFiles {
         body,
         async (b) => {
           await pending;
+          faultPoint('stage-chunk');
           pending = writeAll(fh, b);
         },
         undefined,
@@ -169,6 +170,7 @@ export class RestoreJournal implements RestoreFiles {
   }
 
   async setAside(p: string, o: { keep?: boolean; as?: string } = {}): Promise<string> {
+    faultPoint('files');
     await this.guard.check(p);
     const aside = o.as ?? this.asideName(p);
     await this.guard.check(aside);
@@ -217,6 +219,7 @@ export class RestoreJournal implements RestoreFiles {
 
   /** Writes a new entry under a temp name, then swaps it in like the data files (old one aside). */
   private async replaceWith(file: string, make: (tmp: string) => Promise<void>): Promise<void> {
+    faultPoint('files');
     await this.guard.check(file);
     await this.ensureDir(path.dirname(file));
     const [tmp] = this.planTemps([file]).values();
