@@ -9,6 +9,15 @@ export interface BackupRef {
   backupId: string;
 }
 
+/** One backup's archive as a target lists it (`ebr catalog rebuild` reads the catalog back from these). */
+export interface ListedArchive {
+  backupId: string;
+  /** Human-readable location (a path or URL), as ArchiveWriter.location gave it. */
+  location: string;
+  /** manifest.json's bytes as stored, or undefined when there is none (an archive that never completed). */
+  manifestBytes(): Promise<Buffer | undefined>;
+}
+
 /** A member of a space stream: a chunk's file, directory or symlink with its attributes. */
 export interface MemberHeader {
   name: string;
@@ -71,6 +80,8 @@ export interface ArchiveTarget {
   open(ref: BackupRef): Promise<ArchiveReader>;
   /** Removes a backup's archive (retention). */
   remove(ref: BackupRef): Promise<void>;
+  /** The archives stored for an instance, by backup id (none when it has none); targets that cannot list omit it. */
+  list?(instance: string): Promise<ListedArchive[]>;
 }
 
 export interface TargetSettings {

@@ -1,8 +1,8 @@
 /** The on-disk frame shared by the dir and tar targets: <root>/<instance>/<backup-id>/{manifest.json,meta/,spaces/}. */
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError } from '../errors.js';
-import type { BackupRef } from './archive-target.js';
+import type { BackupRef, ListedArchive } from './archive-target.js';
 import { parseManifest, sha256Of, type Manifest, type ReadManifestFile } from './manifest.js';
 
 export function backupDirOf(root: string, ref: BackupRef): string {
@@ -93,4 +93,39 @@ export function safeName(name: string): string {
     throw new EbrError('archive', `"${name}" cannot be used as a file name in the archive`, { hint: 'space and meta names may hold letters, digits and _ . @ + -' });
   }
   return name;
+}
+
+/**
+ * The archives under <root>/<instance>/: every directory that holds manifest.json, meta/ or spaces/
+ * (what createBackupDir makes), sorted by id. Other directories there, such as the wal/ and binlog/
+ * log stores, are not backups and are left out.
+ */
+export async function listBackupDirs(root: string, instance: string): Promise<ListedArchive[]> {
+  const base = path.join(root, instance);
+  let entries;
+  try {
+    entries = await readdir(base, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new EbrError('archive', `cannot list the archives in ${base}: ${(err as Error).message}`, { hint: 'check that target.path exists and is readable', context: { path: base }, cause: err });
+  }
+  const out: ListedArchive[] = [];
+  for (const e of entries.filter((x) => x.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = path.join(base, e.name);
+    const inside = new Set(await readdir(dir).catch(() => [] as string[]));
+    if (!inside.has('manifest.json') && !inside.has('meta') && !inside.has('spaces')) continue;
+    out.push({
+      backupId: e.name,
+      location: dir,
+      async manifestBytes() {
+        try {
+          return await readFile(path.join(dir, 'manifest.json'));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+          throw err;
+        }
+      },
+    });
+  }
+  return out;
 }

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { EbrError, throwIfAborted } from '../errors.js';
 import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from './archive-target.js';
-import { backupDirOf, createBackupDir, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { emptySha256 } from './tar-target.js';
@@ -25,6 +25,7 @@ export function dirTarget(settings: { path: string }): ArchiveTarget {
       return dirReader(backupDirOf(root, ref));
     },
     remove: (ref) => removeBackupDir(root, ref),
+    list: (instance) => listBackupDirs(root, instance),
   };
 }
 

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { EbrError, throwIfAborted } from '../errors.js';
 import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, MemberHeader, ReadMember, SpaceWriter } from './archive-target.js';
-import { backupDirOf, createBackupDir, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readChunkBytes } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { block, decodeHeader, encodeHeader, padding } from './tar-format.js';
@@ -25,6 +25,7 @@ export function tarTarget(settings: { path: string }): ArchiveTarget {
       return tarReader(backupDirOf(root, ref));
     },
     remove: (ref) => removeBackupDir(root, ref),
+    list: (instance) => listBackupDirs(root, instance),
   };
 }
 

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EbrError } from '../errors.js';
 import * as binlog from './commands/binlog.js';
 import * as backup from './commands/backup.js';
+import * as catalog from './commands/catalog.js';
 import * as daemon from './commands/daemon.js';
 import * as demo from './commands/demo.js';
 import * as init from './commands/init.js';
@@ -26,7 +27,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, restore, restores, daemon, wal, binlog]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, restore, restores, catalog, daemon, wal, binlog]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

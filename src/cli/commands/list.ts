@@ -13,16 +13,22 @@ export function register(program: Command): void {
       if (opts.instance) cli.instance(opts.instance);
       const rows = listBackups(await cli.catalog(), opts.instance);
       cli.print(
-        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: statusOf(b), removedAt: b.removed_at, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, error: b.error ? JSON.parse(b.error) : null })),
+        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: statusOf(b), removedAt: b.removed_at, rebuiltAt: b.rebuilt_at, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, error: b.error ? JSON.parse(b.error) : null })),
         () =>
           rows.length === 0
             ? 'no backups in the catalog yet; run `ebr backup`'
             : table(
                 ['ID', 'INSTANCE', 'STATUS', 'STARTED', 'WINDOW', 'SIZE', 'NOTE'],
-                rows.map((b) => [b.id, b.instance, statusOf(b), b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), b.status === 'failed' ? `${b.phase}: ${(JSON.parse(b.error ?? '{}') as { message?: string }).message ?? ''}`.slice(0, 80) : '']),
+                rows.map((b) => [b.id, b.instance, statusOf(b), b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), noteOf(b)]),
               ),
       );
     });
+}
+
+/** Why a backup failed; or that its row was made from its archive by `ebr catalog rebuild`. */
+function noteOf(b: BackupRow): string {
+  if (b.status === 'failed') return `${b.phase}: ${(JSON.parse(b.error ?? '{}') as { message?: string }).message ?? ''}`.slice(0, 80);
+  return b.rebuilt_at ? '(rebuilt from archive)' : '';
 }
 
 /** A complete backup whose archive retention removed is shown as removed. */

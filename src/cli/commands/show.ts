@@ -45,6 +45,7 @@ export function register(program: Command): void {
         bytes: b.bytes,
         members: b.members,
         runner: { host: b.runner_host, pid: b.runner_pid },
+        rebuiltAt: b.rebuilt_at,
         server: b.server ? JSON.parse(b.server) : null,
         error: b.error ? JSON.parse(b.error) : null,
         phases: phases.map((p) => ({ phase: p.phase, startedAt: p.started_at, endedAt: p.ended_at, outcome: p.outcome, durationMs: p.duration_ms })),
@@ -54,14 +55,19 @@ export function register(program: Command): void {
       cli.print(doc, () => {
         const err = doc.error as { message?: string; hint?: string } | null;
         return [
-          `backup ${b.id}  ${b.status}${b.status !== 'complete' ? ` (phase ${b.phase})` : ''}${b.removed_at ? `, archive removed by retention ${b.removed_at}` : ''}`,
+          `backup ${b.id}  ${b.status}${b.status !== 'complete' ? ` (phase ${b.phase})` : ''}${b.rebuilt_at ? ' (rebuilt from archive)' : ''}${b.removed_at ? `, archive removed by retention ${b.removed_at}` : ''}`,
           `instance ${b.instance} (${b.vendor}), snapshot ${b.snapshot_provider}, target ${b.target_type}${b.location ? ` at ${b.location}` : ''}`,
-          `started ${b.started_at}, finished ${b.finished_at ?? '-'}, runner pid ${b.runner_pid} on ${b.runner_host}`,
+          // A rebuilt row was made from the manifest: no runner, no phases; its times are the manifest's.
+          b.rebuilt_at
+            ? `started ${b.started_at}, finished ${b.finished_at ?? '-'}; recorded from its archive's manifest by \`ebr catalog rebuild\` at ${b.rebuilt_at}`
+            : `started ${b.started_at}, finished ${b.finished_at ?? '-'}, runner pid ${b.runner_pid} on ${b.runner_host}`,
           `block window ${ms(b.block_window_ms)}${Object.keys(steps).length ? `: ${Object.entries(steps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}` : ''}`,
           ...(b.log_start || b.log_end ? [`log from ${b.log_start ?? '-'} to ${b.log_end ?? '-'}${b.timeline ? ` (timeline ${b.timeline})` : ''}`] : []),
           ...(err ? [`error: ${err.message}`, ...(err.hint ? [`hint: ${err.hint}`] : [])] : []),
           '',
-          table(['PHASE', 'STARTED', 'TOOK', 'OUTCOME'], phases.map((p) => [p.phase, p.started_at.slice(11, 23), ms(p.duration_ms), p.outcome ?? 'unfinished'])),
+          phases.length || !b.rebuilt_at
+            ? table(['PHASE', 'STARTED', 'TOOK', 'OUTCOME'], phases.map((p) => [p.phase, p.started_at.slice(11, 23), ms(p.duration_ms), p.outcome ?? 'unfinished']))
+            : 'phases: not in the archive (the catalog that journaled them was rebuilt)',
           '',
           table(['SPACE', 'KIND', 'CRITICAL', 'CHUNKS', 'SIZE'], [...spaces.values()].map((s) => [s.name, s.kind, s.critical ? 'yes' : '', s.chunks, bytes(s.bytes)])),
           ...(b.bytes !== null ? [`\n${b.members} members, ${bytes(b.bytes)}`] : []),
