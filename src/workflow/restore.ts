@@ -150,7 +150,9 @@ function restoreRoots(cat: Catalog, backupId: string, manifest: Manifest, target
   if (targetDir) return [targetDir, ...extra];
   const recorded = discoveryOf(cat, backupId).map((d) => d.path);
   const paths = recorded.length ? recorded : manifest.members.map((m) => m.path);
-  return [...paths.map((p) => path.dirname(p)), ...extra];
+  // A link the backup recorded (a tablespace's pg_tblspc entry) leads to a directory of the instance too.
+  const linked = manifest.members.filter((m) => m.type === 'symlink' && m.linkTarget).map((m) => path.resolve(path.dirname(m.path), m.linkTarget!));
+  return [...paths.map((p) => path.dirname(p)), ...linked, ...extra];
 }
 
 /** Full: every space. Partial: the named ones, known and not critical. */
