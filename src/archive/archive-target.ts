@@ -46,9 +46,18 @@ export interface SpaceWriter {
   close(): Promise<{ file: string; bytes: number }>;
 }
 
+/** Space left on a target for a writer like ebr, and where it was measured. */
+export interface FreeSpace {
+  /** The path (or URL) that was asked. */
+  path: string;
+  freeBytes: number;
+}
+
 export interface ArchiveWriter {
   /** Human-readable location (a path or URL) of this backup's archive. */
   readonly location: string;
+  /** Space left for this archive now; undefined when the target cannot tell (or is gone). */
+  freeSpace?(): Promise<FreeSpace | undefined>;
   openSpace(space: string): Promise<SpaceWriter>;
   writeMeta(name: string, data: string | Buffer): Promise<void>;
   /** Written last, atomically: a backup without a manifest is not complete. */
@@ -78,10 +87,14 @@ export interface ArchiveTarget {
   /** Starts a new backup's archive; refuses if one already exists under that id. */
   create(ref: BackupRef): Promise<ArchiveWriter>;
   open(ref: BackupRef): Promise<ArchiveReader>;
-  /** Removes a backup's archive (retention). */
+  /** Removes a backup's archive (retention, and what a failed or crashed backup left); a missing one is no error. */
   remove(ref: BackupRef): Promise<void>;
   /** The archives stored for an instance, by backup id (none when it has none); targets that cannot list omit it. */
   list?(instance: string): Promise<ListedArchive[]>;
+  /** Where create would put this backup, known before it is created (the crash journal records it). */
+  locationOf?(ref: BackupRef): string;
+  /** Space a new archive could use, asked before the window; undefined when the target cannot tell. */
+  freeSpace?(ref: BackupRef): Promise<FreeSpace | undefined>;
 }
 
 export interface TargetSettings {

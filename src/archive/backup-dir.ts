@@ -1,19 +1,23 @@
 /** The on-disk frame shared by the dir and tar targets: <root>/<instance>/<backup-id>/{manifest.json,meta/,spaces/}. */
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 import { EbrError } from '../errors.js';
-import type { BackupRef, ListedArchive } from './archive-target.js';
+import type { BackupRef, FreeSpace, ListedArchive } from './archive-target.js';
+import { TargetWriteError } from './file-sink.js';
 import { parseManifest, sha256Of, type Manifest, type ReadManifestFile } from './manifest.js';
 
 export function backupDirOf(root: string, ref: BackupRef): string {
   return path.join(root, ref.instance, ref.backupId);
 }
 
-/** Creates the backup's directory; an existing one is never reused. */
+/**
+ * Creates the backup's directory; an existing one is never reused. When it fails half-way, what it
+ * made is removed again, so a failed create leaves nothing behind (and never touches an existing one).
+ */
 export async function createBackupDir(root: string, ref: BackupRef): Promise<string> {
   const dir = backupDirOf(root, ref);
-  await mkdir(path.dirname(dir), { recursive: true });
   try {
+    await mkdir(path.dirname(dir), { recursive: true });
     await mkdir(dir, { mode: 0o750 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
@@ -22,25 +26,55 @@ export async function createBackupDir(root: string, ref: BackupRef): Promise<str
         context: { path: dir, backupId: ref.backupId },
       });
     }
-    throw err;
+    throw TargetWriteError.of(dir, err);
   }
-  await mkdir(path.join(dir, 'meta'));
-  await mkdir(path.join(dir, 'spaces'));
+  try {
+    await mkdir(path.join(dir, 'meta'));
+    await mkdir(path.join(dir, 'spaces'));
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw TargetWriteError.of(dir, err);
+  }
   return dir;
 }
 
-/** Writes beside the final name, fsyncs, renames in, fsyncs the directory: the file is whole or absent. */
+/**
+ * Writes beside the final name, fsyncs, renames in, fsyncs the directory: the file is whole or absent.
+ * A failed write removes its temporary file (on a full disk it would hold the space the retry needs).
+ */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'wx', 0o640);
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'wx', 0o640);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+    await syncDir(path.dirname(file));
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw TargetWriteError.of(file, err);
   }
-  await rename(tmp, file);
-  await syncDir(path.dirname(file));
+}
+
+/**
+ * Free space for this process on the filesystem that holds `dir`, or that would hold it: the nearest
+ * existing parent is asked when `dir` does not exist yet. Root may use the blocks ext4 reserves for it
+ * (bfree); anyone else gets bavail. Undefined when no parent can be asked (the target is gone).
+ */
+export async function freeSpaceAt(dir: string): Promise<FreeSpace | undefined> {
+  const blocks = process.getuid?.() === 0 ? 'bfree' : 'bavail';
+  for (let p = path.resolve(dir); ; p = path.dirname(p)) {
+    try {
+      const s = await statfs(p);
+      return { path: p, freeBytes: Number(s[blocks]) * Number(s.bsize) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || p === path.dirname(p)) return undefined;
+    }
+  }
 }
 
 export async function syncDir(dir: string): Promise<void> {

@@ -11,14 +11,24 @@ export interface Digested {
   sha256: string;
 }
 
-/** Reads a file in 4 MiB chunks (Node's 64 KiB default costs a third of the throughput here; 4 MiB beat 1 MiB by ~10 % in bench/backup-vs-pgbackrest). */
-export function readFileChunks(file: string, signal?: AbortSignal, start?: number, length?: number): AsyncIterable<Buffer> {
-  return createReadStream(file, {
+/**
+ * Reads a file in 4 MiB chunks (Node's 64 KiB default costs a third of the throughput here; 4 MiB beat
+ * 1 MiB by ~10 % in bench/backup-vs-pgbackrest). The file is opened on the first read and closed when
+ * the reader stops: a source that is never read holds no descriptor and no listener on the signal
+ * (one per unread member used to pile up until node warned of a listener leak).
+ */
+export async function* readFileChunks(file: string, signal?: AbortSignal, start?: number, length?: number): AsyncGenerator<Buffer> {
+  const stream = createReadStream(file, {
     highWaterMark: readChunkBytes,
     ...(signal ? { signal } : {}),
     ...(start !== undefined ? { start } : {}),
     ...(start !== undefined && length !== undefined ? { end: start + length - 1 } : {}),
-  }) as AsyncIterable<Buffer>;
+  });
+  try {
+    for await (const b of stream) yield b as Buffer;
+  } finally {
+    stream.destroy();
+  }
 }
 
 /**

@@ -5,9 +5,9 @@ import { z } from 'zod';
 import { EbrError, throwIfAborted } from '../errors.js';
 import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from './archive-target.js';
-import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
-import { FileSink } from './file-sink.js';
+import { FileSink, TargetWriteError } from './file-sink.js';
 import { emptySha256 } from './tar-target.js';
 
 /** The keys of `target:` with `type: dir`. */
@@ -26,6 +26,8 @@ export function dirTarget(settings: { path: string }): ArchiveTarget {
     },
     remove: (ref) => removeBackupDir(root, ref),
     list: (instance) => listBackupDirs(root, instance),
+    locationOf: (ref) => backupDirOf(root, ref),
+    freeSpace: (ref) => freeSpaceAt(backupDirOf(root, ref)),
   };
 }
 
@@ -35,13 +37,23 @@ function dirWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
     async openSpace(space) {
       const stream = `spaces/${safeName(space)}`;
       const base = path.join(dir, stream);
-      await mkdir(base);
+      await onTarget(base, () => mkdir(base));
       return spaceWriter(base, stream);
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
     writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
+    freeSpace: () => freeSpaceAt(dir),
     abort,
   };
+}
+
+/** Runs one write to the target; its failure says which file it was for (a full or vanished target, not a bad source). */
+async function onTarget<T>(file: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    throw TargetWriteError.of(file, err);
+  }
 }
 
 function memberPath(base: string, name: string): string {
@@ -56,8 +68,7 @@ function spaceWriter(base: string, stream: string): SpaceWriter {
   return {
     async addFile(header, source, signal) {
       const file = memberPath(base, header.name);
-      await mkdir(path.dirname(file), { recursive: true });
-      dirs.add(path.dirname(file));
+      await mkdirBelow(base, path.dirname(file), dirs);
       const sink = new FileSink(file);
       try {
         const d = await copyWithDigest(source, (b) => sink.write(b), header.size, signal, header.name);
@@ -71,18 +82,37 @@ function spaceWriter(base: string, stream: string): SpaceWriter {
     },
     async addEntry(header) {
       const p = memberPath(base, header.name);
-      if (header.type === 'directory') await mkdir(p, { recursive: true });
+      if (header.type === 'directory') await mkdirBelow(base, p, dirs);
       else {
-        await mkdir(path.dirname(p), { recursive: true });
-        await symlink(header.linkTarget ?? '', p);
+        await mkdirBelow(base, path.dirname(p), dirs);
+        await onTarget(p, () => symlink(header.linkTarget ?? '', p));
       }
       return { name: header.name, size: 0, sha256: emptySha256, offset: 0 };
     },
     async close() {
-      for (const d of dirs) await syncDir(d);
+      for (const d of dirs) await onTarget(d, () => syncDir(d));
       return { file: stream, bytes };
     },
   };
+}
+
+/**
+ * Makes `dir` and its parents up to the space directory, one level at a time and never the space
+ * directory itself: when the target vanished (unmounted, removed) this fails instead of quietly making
+ * the archive anew on whatever filesystem is left under the path.
+ */
+async function mkdirBelow(base: string, dir: string, made: Set<string>): Promise<void> {
+  if (made.has(dir)) return;
+  if (dir !== base) await mkdirBelow(base, path.dirname(dir), made);
+  if (dir === base) return;
+  await onTarget(dir, async () => {
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  });
+  made.add(dir);
 }
 
 function dirReader(dir: string): ArchiveReader {

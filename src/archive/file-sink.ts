@@ -1,13 +1,37 @@
 /** An append-only file written through a large-buffered stream, fsynced on close; refuses to overwrite. */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
+
+/**
+ * A write to an archive file failed (no space, an I/O error, the directory gone). It keeps the errno
+ * fields of the original, so callers that look at `code` still can, and names the file it was for, so
+ * the workflow can tell a full target from an unreadable source.
+ */
+export class TargetWriteError extends Error {
+  readonly code: string | undefined;
+  readonly path: string;
+  readonly syscall: string | undefined;
+
+  constructor(file: string, cause: unknown) {
+    const e = cause as NodeJS.ErrnoException;
+    super(e?.message ?? String(cause), { cause });
+    this.name = 'TargetWriteError';
+    this.code = e?.code;
+    this.path = file;
+    this.syscall = e?.syscall;
+  }
+
+  /** Wraps an error of a write to `file`; one already wrapped is returned as it is. */
+  static of(file: string, err: unknown): TargetWriteError {
+    return err instanceof TargetWriteError ? err : new TargetWriteError(file, err);
+  }
+}
 
 export class FileSink {
   readonly path: string;
   private readonly out: WriteStream;
-  private failure: Error | undefined;
+  private failure: TargetWriteError | undefined;
   /** Bytes handed to write so far: the offset of the next byte in the file. */
   position = 0;
 
@@ -16,34 +40,68 @@ export class FileSink {
     // 'wx': an existing file is never overwritten. A deep buffer lets the disk write while the next chunk is read and hashed.
     this.out = createWriteStream(file, { flags: 'wx', mode: 0o640, highWaterMark: 8 << 20 });
     this.out.on('error', (err) => {
-      this.failure = err;
+      this.failure ??= TargetWriteError.of(file, err);
     });
   }
 
-  /** Resolves at once unless the buffer is full; then waits for it to drain. */
+  /** Resolves at once unless the buffer is full; then waits for it to drain. Rejects once the sink failed or was destroyed. */
   async write(buf: Buffer): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfBroken();
     this.position += buf.length;
-    if (!this.out.write(buf)) {
-      // events.once rejects if the stream emits 'error' meanwhile, and leaves no listener behind.
-      await once(this.out, 'drain');
-    }
+    if (!this.out.write(buf)) await this.drained();
   }
 
   async close(): Promise<void> {
+    this.throwIfBroken();
     this.out.end();
-    await finished(this.out);
-    if (this.failure) throw this.failure;
-    const fh = await open(this.path, 'r');
     try {
-      await fh.sync();
-    } finally {
-      await fh.close();
+      await finished(this.out);
+    } catch (err) {
+      throw this.failure ?? TargetWriteError.of(this.path, err);
+    }
+    if (this.failure) throw this.failure;
+    try {
+      const fh = await open(this.path, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (err) {
+      throw TargetWriteError.of(this.path, err);
     }
   }
 
-  /** Closes without caring about errors; for abort paths. */
+  /** Closes without caring about errors; for abort paths. A write waiting for the buffer to drain rejects. */
   destroy(): void {
     this.out.destroy();
+  }
+
+  private throwIfBroken(): void {
+    if (this.failure) throw this.failure;
+    if (this.out.destroyed) throw new TargetWriteError(this.path, Object.assign(new Error(`${this.path} was closed while it was written`), { code: 'ERR_STREAM_DESTROYED' }));
+  }
+
+  /**
+   * Waits for 'drain', or for the end of the stream: a stream that fails or is destroyed never drains,
+   * and a write waiting on it would hang for good (with the reader's file still open). Every listener
+   * is removed again whichever comes first.
+   */
+  private drained(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown) => {
+        this.out.off('drain', onDrain);
+        this.out.off('error', onError);
+        this.out.off('close', onClose);
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const onDrain = () => done();
+      const onError = (err: Error) => done(this.failure ?? TargetWriteError.of(this.path, err));
+      const onClose = () => done(this.failure ?? new TargetWriteError(this.path, Object.assign(new Error(`${this.path} was closed while it was written`), { code: 'ERR_STREAM_DESTROYED' })));
+      this.out.on('drain', onDrain);
+      this.out.on('error', onError);
+      this.out.on('close', onClose);
+    });
   }
 }

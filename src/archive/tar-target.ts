@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { EbrError, throwIfAborted } from '../errors.js';
 import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, MemberHeader, ReadMember, SpaceWriter } from './archive-target.js';
-import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
+import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readChunkBytes } from './digest-copy.js';
 import { FileSink } from './file-sink.js';
 import { block, decodeHeader, encodeHeader, padding } from './tar-format.js';
@@ -26,6 +26,8 @@ export function tarTarget(settings: { path: string }): ArchiveTarget {
     },
     remove: (ref) => removeBackupDir(root, ref),
     list: (instance) => listBackupDirs(root, instance),
+    locationOf: (ref) => backupDirOf(root, ref),
+    freeSpace: (ref) => freeSpaceAt(backupDirOf(root, ref)),
   };
 }
 
@@ -41,6 +43,7 @@ function tarWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
     writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
+    freeSpace: () => freeSpaceAt(dir),
     async abort() {
       for (const s of sinks) s.destroy();
       await abort();

@@ -61,19 +61,6 @@ export function beginBackup(
   b: { id: string; instance: string; vendor: string; provider: string; targetType: string; runner: Runner },
 ): void {
   cat.tx(() => {
-    const held = cat.db.prepare('SELECT * FROM locks WHERE instance = ?').get(b.instance) as
-      | { backup_id: string; runner_host: string; runner_pid: number; runner_start: string; acquired_at: string }
-      | undefined;
-    if (held) {
-      const runner = { host: held.runner_host, pid: held.runner_pid, start: held.runner_start };
-      if (!runnerIsDead(runner)) {
-        throw new EbrError('locked', `backup ${held.backup_id} of instance ${b.instance} is still running (pid ${held.runner_pid} on ${held.runner_host}, since ${held.acquired_at})`, {
-          hint: 'two backups of one instance never overlap; wait for it to finish, or stop that process',
-          context: { instance: b.instance, backupId: held.backup_id },
-        });
-      }
-      markDead(cat, held.backup_id);
-    }
     const t = now();
     cat.db
       .prepare('INSERT INTO instances (name, vendor, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET last_seen = excluded.last_seen, vendor = excluded.vendor')
@@ -112,11 +99,26 @@ export function updateBackup(cat: Catalog, id: string, fields: Partial<Omit<Back
   cat.db.prepare(`UPDATE backups SET ${keys.map((k) => `${k} = @${k}`).join(', ')} WHERE id = @id`).run({ ...fields, id });
 }
 
-/** Ends a backup as complete or failed and frees the instance lock. */
+/**
+ * A backup's archive in the resources journal: recorded before its first byte is written, so the next
+ * command removes what a crashed backup left (workflow/archive-journal.ts). Completing the backup
+ * settles it, in the same transaction: a complete backup's archive is never a leftover.
+ */
+export const archiveResource = { provider: 'target', kind: 'archive' } as const;
+
+/**
+ * Ends a backup as complete or failed and frees the instance lock, durably (a backup reported complete
+ * stays complete after a power loss). Complete also settles the journal entry of its archive.
+ */
 export function finishBackup(cat: Catalog, id: string, status: 'complete' | 'failed', fields: Partial<Omit<BackupRow, 'id'>> = {}): void {
-  cat.tx(() => {
+  cat.durableTx(() => {
     updateBackup(cat, id, { ...fields, status, finished_at: now() });
     cat.db.prepare('DELETE FROM locks WHERE backup_id = ?').run(id);
+    if (status === 'complete') {
+      cat.db
+        .prepare('UPDATE resources SET removed_at = ? WHERE backup_id = ? AND provider = ? AND kind = ? AND removed_at IS NULL')
+        .run(now(), id, archiveResource.provider, archiveResource.kind);
+    }
   });
 }
 
@@ -129,7 +131,7 @@ export function failAbandonedBackups(cat: Catalog): Array<{ id: string; instance
     Pick<BackupRow, 'id' | 'instance' | 'phase' | 'runner_host' | 'runner_pid' | 'runner_start'>
   >;
   const dead = running.filter((b) => runnerIsDead({ host: b.runner_host, pid: b.runner_pid, start: b.runner_start }));
-  for (const b of dead) cat.tx(() => markDead(cat, b.id));
+  for (const b of dead) cat.durableTx(() => markDead(cat, b.id));
   return dead.map(({ id, instance, phase }) => ({ id, instance, phase }));
 }
 
@@ -186,6 +188,7 @@ export function keptBackups(cat: Catalog, instance: string): BackupRow[] {
   return cat.db.prepare("SELECT * FROM backups WHERE instance = ? AND status = 'complete' AND removed_at IS NULL ORDER BY started_at DESC, id DESC").all(instance) as BackupRow[];
 }
 
+/** Retention removed the archive: recorded durably, so a removed backup never comes back as restorable. */
 export function markRemoved(cat: Catalog, id: string): void {
-  cat.db.prepare('UPDATE backups SET removed_at = ? WHERE id = ?').run(now(), id);
+  cat.durableTx(() => cat.db.prepare('UPDATE backups SET removed_at = ? WHERE id = ?').run(now(), id));
 }

@@ -45,6 +45,24 @@ export class Catalog {
     return this.db.transaction(fn).immediate();
   }
 
+  /**
+   * Like tx, but the commit is durable: synchronous=FULL for this one transaction, so the WAL is
+   * fsynced before it returns and a power loss right after cannot take it back. For the state changes
+   * a user relies on (complete, failed, removed, an archive journaled); everything else stays NORMAL,
+   * which costs no fsync (and journaling a phase inside the window must not wait for the disk). The
+   * fsync covers every earlier NORMAL commit too: they are in the same WAL, before this one. Nested
+   * in another transaction it just runs: the outer one decides how it is committed.
+   */
+  durableTx<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

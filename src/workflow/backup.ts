@@ -4,6 +4,7 @@
  * the backup is `complete` only after every member is written, fsynced and its digest recorded.
  */
 import type { ArchiveWriter } from '../archive/archive-target.js';
+import { TargetWriteError } from '../archive/file-sink.js';
 import { manifestFormat, manifestText, sha256Of, type Manifest } from '../archive/manifest.js';
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -18,13 +19,15 @@ import { thisRunner } from '../util/runner.js';
 import { holdWindow } from './block-window.js';
 import { adapterOf, instanceContext, providerOf, targetOf } from './context.js';
 import type { ProgressListener } from './progress.js';
-import { streamSpaces } from './stream.js';
+import { checkTargetSpace, streamSpaces, targetWriteFailure } from './stream.js';
+import { journalArchive, type JournaledArchive } from './archive-journal.js';
 
 const phaseErrorCode: Record<string, ErrorCode> = {
   connect: 'connect',
   preflight: 'connect',
   discover: 'discover',
   'check-snapshot': 'snapshot',
+  'check-target': 'archive',
   checkpoint: 'block',
   'after-release': 'logArchive',
   stream: 'stream',
@@ -52,6 +55,8 @@ export interface BackupResult {
   windowSteps: Record<string, number>;
   phases: Record<string, number>;
   meta: BackupMeta;
+  /** What went wrong after the backup was complete (a snapshot not released: the next command removes it). */
+  warnings?: string[];
 }
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
@@ -82,8 +87,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     removed: (r) => journalResourceRemoved(cat, backupId, r),
   };
 
+  const ref = { instance: instance.name, backupId };
   let writer: ArchiveWriter | undefined;
+  let archive: JournaledArchive | undefined;
   let snapshot: Snapshot | undefined;
+  let result: BackupResult;
   try {
     await using session = await phase('connect', () => adapter.connect(instanceContext(o.config, instance), signal));
     const server = await session.describe();
@@ -95,6 +103,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const chunks = spaces.flatMap((s) => s.chunks);
     const volumes = volumesOf(chunks);
     await phase('check-snapshot', () => provider.check({ backupId, chunks, volumes }, signal));
+    await phase('check-target', () => checkTargetSpace(target, ref, spaces, ctx));
 
     await phase('checkpoint', () => session.checkpoint(signal));
     // acquire (block + snapshot) and release (unblock) are journaled by the gate, which alone owns the window.
@@ -140,7 +149,16 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     });
     if (session.afterRelease) await phase('after-release', () => session.afterRelease!(window.meta, signal));
 
-    writer = await target.create({ instance: instance.name, backupId });
+    // Journaled before its first byte: if ebr dies while streaming, the next command removes the partial archive.
+    archive = journalArchive(cat, instance.target, target, ref);
+    try {
+      writer = await target.create(ref);
+    } catch (err) {
+      // A failed create leaves nothing of ours (and an archive that was there already is not ours to remove).
+      archive.removed();
+      archive = undefined;
+      throw asEbrError(err, 'archive', { ...ctx, phase: 'stream' });
+    }
     updateBackup(cat, backupId, { location: writer.location });
     const w = writer;
     const frozen = snapshot;
@@ -151,7 +169,6 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     await phase('seal', async () => {
       const metaFiles = Object.entries(window.meta.files ?? {});
-      for (const [name, data] of metaFiles) await w.writeMeta(name, data);
       const startedAt = (cat.db.prepare('SELECT started_at FROM backups WHERE id = ?').get(backupId) as { started_at: string }).started_at;
       const manifest: Manifest = {
         format: manifestFormat,
@@ -176,12 +193,21 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         manifest_sha256: sha256Of(manifestText(manifest)),
         meta_sha256: JSON.stringify(Object.fromEntries(metaFiles.map(([n, data]) => [n, sha256Of(data)]))),
       });
-      await w.writeManifest(manifest);
+      try {
+        for (const [name, data] of metaFiles) await w.writeMeta(name, data);
+        await w.writeManifest(manifest);
+      } catch (err) {
+        if (!(err instanceof TargetWriteError)) throw err;
+        const left = Buffer.byteLength(manifestText(manifest)) + metaFiles.reduce((a, [, d]) => a + Buffer.byteLength(d), 0);
+        throw await targetWriteFailure(err, w, left, { ...ctx, phase: 'seal' });
+      }
     });
-    await snapshot.release();
-    snapshot = undefined;
+    // Complete once the manifest is in, before the snapshot is released: a release that fails must not
+    // cost the good archive. The same durable transaction settles the archive's journal entry.
     finishBackup(cat, backupId, 'complete', { bytes: streamed.bytes, members: streamed.members.length, phase: 'complete' });
-    return {
+    writer = undefined;
+    archive = undefined;
+    result = {
       backupId,
       instance: instance.name,
       location: w.location,
@@ -196,9 +222,18 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   } catch (err) {
     const e = asEbrError(err, 'internal', ctx);
     await snapshot?.release().catch(() => undefined);
-    await writer?.abort().catch(() => undefined);
+    // Removed now, or (if that fails too) by the next command, which finds the archive's journal entry open.
+    if (writer) await writer.abort().then(() => archive?.removed(), () => undefined);
     // The phase that failed, not the release that ran after it, is what the user needs to see.
     finishBackup(cat, backupId, 'failed', { error: JSON.stringify(e.toJSON()), ...(typeof e.context.phase === 'string' ? { phase: e.context.phase } : {}) });
     throw e;
   }
+  // The backup is complete. Its snapshot is released now; if that fails, the resources journal still
+  // names what is left, and the next ebr command removes it (recoverAfterCrash).
+  try {
+    await snapshot?.release();
+  } catch (err) {
+    result.warnings = [`the snapshot of backup ${backupId} was not released: ${(err as Error).message}; the next ebr command removes what is left`];
+  }
+  return result;
 }

@@ -16,10 +16,15 @@ export class SmallFilePrefetch {
   private readonly pending = new Map<string, Promise<Buffer>>();
   private next = 0;
 
+  /**
+   * `signal` stops reads in flight when the stream is stopped (fs.readFile checks it between reads and
+   * adds no listener to it, so hundreds of reads on one signal leave nothing behind).
+   */
   constructor(
     private readonly items: PrefetchItem[],
     private readonly depth = 8,
     private readonly maxBytes = 4 << 20,
+    private readonly signal?: AbortSignal,
   ) {}
 
   /** The whole file if it is small (read ahead), else undefined: the caller streams it. */
@@ -35,7 +40,7 @@ export class SmallFilePrefetch {
     while (this.pending.size < this.depth && this.next < this.items.length) {
       const item = this.items[this.next++]!;
       if (item.size > this.maxBytes) continue;
-      const read = readFile(item.path);
+      const read = readFile(item.path, this.signal ? { signal: this.signal } : {});
       // Failures surface when the caller takes the file; until then they must not count as unhandled.
       read.catch(() => undefined);
       this.pending.set(item.key, read);

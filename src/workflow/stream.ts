@@ -1,13 +1,18 @@
 /**
  * The stream phase: every space's chunks, read from the frozen copy, into one archive stream per
  * space, digests computed on the way. Spaces run a few at a time — two readers keep this disk busier
- * than one — and memory stays at a few buffers per stream whatever the size.
+ * than one — and memory stays at a few buffers per stream whatever the size. The first failure stops
+ * every stream of the backup, and the phase ends only when all of them have stopped: nothing reads,
+ * writes or holds a file once it has returned or thrown.
  */
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { ArchiveWriter, MemberHeader } from '../archive/archive-target.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ArchiveTarget, ArchiveWriter, BackupRef, MemberHeader } from '../archive/archive-target.js';
 import type { ManifestMember, ManifestSpace } from '../archive/manifest.js';
 import { readFileChunks } from '../archive/digest-copy.js';
-import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
+import { TargetWriteError } from '../archive/file-sink.js';
+import { EbrError, asEbrError, throwIfAborted, type ErrorContext } from '../errors.js';
 import type { Chunk, Space } from '../model.js';
 import type { Snapshot } from '../snapshot/snapshot-provider.js';
 import { SmallFilePrefetch } from './small-file-prefetch.js';
@@ -41,15 +46,36 @@ export async function streamSpaces(o: {
     if (st) sizes.set(c.name, st.size);
     else vanished.add(c.name);
   }
-  const meter = progressMeter('stream', [...sizes.values()].reduce((a, b) => a + b, 0), o.onProgress);
+  const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0);
+  const meter = progressMeter('stream', bytesTotal, o.onProgress);
   const results: Array<{ space: ManifestSpace; members: ManifestMember[] }> = [];
   const queue = [...o.spaces].sort((a, b) => total(b) - total(a));
+
+  // One signal for this phase's streams: the caller's (SIGINT/SIGTERM) or the first stream's failure.
+  const stop = new AbortController();
+  const onCallerAbort = () => stop.abort(o.signal.reason);
+  if (o.signal.aborted) onCallerAbort();
+  else o.signal.addEventListener('abort', onCallerAbort, { once: true });
+  let failure: unknown;
   const worker = async () => {
-    for (let space = queue.shift(); space; space = queue.shift()) {
-      results.push(await streamSpace(space));
+    try {
+      for (let space = queue.shift(); space && !stop.signal.aborted; space = queue.shift()) {
+        results.push(await streamSpace(space, stop.signal));
+      }
+    } catch (err) {
+      if (failure === undefined) {
+        failure = err;
+        stop.abort(err);
+      }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.parallel ?? 2, o.spaces.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(o.parallel ?? 2, o.spaces.length) }, worker));
+  } finally {
+    o.signal.removeEventListener('abort', onCallerAbort);
+  }
+  if (failure !== undefined) throw await explain(failure);
+  throwIfAborted(stop.signal, { ...o.context, phase: 'stream' });
   meter.done();
   const order = new Map(o.spaces.map((s, i) => [s.name, i]));
   results.sort((a, b) => order.get(a.space.name)! - order.get(b.space.name)!);
@@ -59,16 +85,33 @@ export async function streamSpaces(o: {
     return s.chunks.reduce((a, c) => a + (sizes.get(c.name) ?? 0), 0);
   }
 
-  async function streamSpace(space: Space) {
-    const out = await o.writer.openSpace(space.name);
+  /** A full, failing or vanished target is told as such, with the space left and the bytes still to go. */
+  async function explain(err: unknown): Promise<unknown> {
+    if (!(err instanceof EbrError) || !(err.cause instanceof TargetWriteError)) return err;
+    return targetWriteFailure(err.cause, o.writer, Math.max(0, bytesTotal - meter.bytesDone), err.context);
+  }
+
+  async function streamSpace(space: Space, signal: AbortSignal) {
+    const ctx = { ...o.context, phase: 'stream', space: space.name };
+    let out;
+    try {
+      out = await o.writer.openSpace(space.name);
+    } catch (err) {
+      throw asEbrError(err, 'archive', ctx);
+    }
     const members: ManifestMember[] = [];
     let stream = '';
     const files = space.chunks.filter((c) => c.type === 'file' && !vanished.has(c.name));
-    const prefetch = new SmallFilePrefetch(files.map((c) => ({ key: c.name, path: o.snapshot.pathOf(c), size: sizes.get(c.name)! })));
+    const prefetch = new SmallFilePrefetch(
+      files.map((c) => ({ key: c.name, path: o.snapshot.pathOf(c), size: sizes.get(c.name)! })),
+      undefined,
+      undefined,
+      signal,
+    );
     prefetch.fill();
     for (const chunk of space.chunks) {
       if (vanished.has(chunk.name)) continue;
-      throwIfAborted(o.signal, { ...o.context, phase: 'stream', space: space.name });
+      throwIfAborted(signal, ctx);
       const header: MemberHeader = {
         name: chunk.name,
         type: chunk.type,
@@ -76,23 +119,112 @@ export async function streamSpaces(o: {
         ...pick(chunk),
       };
       try {
-        const whole = chunk.type === 'file' ? prefetch.take(chunk.name) : undefined;
-        const source = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), o.signal);
-        const written = chunk.type === 'file' ? await out.addFile(header, countedBytes(source, (n) => meter.add(n, space.name)), o.signal) : await out.addEntry(header);
+        let written;
+        if (chunk.type === 'file') {
+          // Only a file has bytes to read: a source made for a directory would hold it open, unread, for good.
+          const whole = prefetch.take(chunk.name);
+          const source = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), signal);
+          written = await out.addFile(header, faultGate(countedBytes(source, (n) => meter.add(n, space.name)), signal), signal);
+        } else {
+          written = await out.addEntry(header);
+        }
         members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.details ? { details: chunk.details } : {}) });
       } catch (err) {
-        throw asEbrError(err, 'stream', { ...o.context, phase: 'stream', space: space.name, path: chunk.path });
+        // Stopped from outside or by a sibling's failure: say why, not just that a read was aborted.
+        if (signal.aborted) throwIfAborted(signal, ctx);
+        throw asEbrError(err, err instanceof TargetWriteError ? 'archive' : 'stream', { ...ctx, path: chunk.path });
       }
     }
-    ({ file: stream } = await out.close());
+    try {
+      ({ file: stream } = await out.close());
+    } catch (err) {
+      throw asEbrError(err, 'archive', ctx);
+    }
     for (const m of members) m.stream = stream;
     return { space: { name: space.name, critical: space.critical, kind: space.kind, stream, ...(space.notes ? { notes: space.notes } : {}), ...(space.details ? { details: space.details } : {}) }, members };
   }
 }
 
+const targetTrouble: Record<string, { what: string; hint: (x: { freePath: string; short: number; instance: string }) => string }> = {
+  ENOSPC: { what: 'is full', hint: (x) => `free at least ${mib(x.short)} on ${x.freePath}, or point instances.${x.instance}.target.path at a bigger filesystem` },
+  EDQUOT: { what: 'is over its disk quota', hint: (x) => `raise the quota on ${x.freePath} by at least ${mib(x.short)}, or point instances.${x.instance}.target.path elsewhere` },
+  EIO: { what: 'failed with an I/O error', hint: (x) => `check the device behind ${x.freePath} (dmesg, SMART) before the next backup` },
+  EROFS: { what: 'became read-only', hint: (x) => `the filesystem at ${x.freePath} was remounted read-only, usually after I/O errors; check it (dmesg) and remount it` },
+  ENOENT: { what: 'vanished', hint: (x) => `make sure ${x.freePath} is mounted and that nothing removes archives while a backup runs` },
+  ESTALE: { what: 'vanished (stale file handle)', hint: (x) => `make sure the network filesystem at ${x.freePath} stays mounted during backups` },
+  ENOTCONN: { what: 'vanished (not connected)', hint: (x) => `make sure the filesystem at ${x.freePath} stays mounted during backups` },
+  ENODEV: { what: 'vanished (no such device)', hint: (x) => `make sure the device behind ${x.freePath} stays attached during backups` },
+  ENXIO: { what: 'vanished (no such device)', hint: (x) => `make sure the device behind ${x.freePath} stays attached during backups` },
+};
+
+/**
+ * The error for a write to the target that failed: it names the target, the space left there and the
+ * bytes this backup still had to write. The backup's archive is removed by the caller (runBackup).
+ */
+export async function targetWriteFailure(err: TargetWriteError, writer: ArchiveWriter, bytesToWrite: number, context: ErrorContext): Promise<EbrError> {
+  const free = await writer.freeSpace?.().catch(() => undefined);
+  const trouble = (err.code && targetTrouble[err.code]) || { what: 'cannot be written', hint: () => 'check that the target is writable by the user running ebr' };
+  const space = typeof context.space === 'string' ? ` while space ${context.space} was written` : '';
+  const freeText = free ? `${mib(free.freeBytes)} free` : 'free space unknown';
+  const hint = trouble.hint({ freePath: free?.path ?? writer.location, short: Math.max(0, bytesToWrite - (free?.freeBytes ?? 0)), instance: String(context.instance ?? '<instance>') });
+  return new EbrError('archive', `the target ${writer.location} ${trouble.what}${space} (${err.code ?? 'error'} on ${err.path}: ${err.message}): ${freeText}, ${mib(bytesToWrite)} still to write`, {
+    hint: `${hint}; the partial archive is removed`,
+    context: { ...context, path: err.path, target: writer.location, errno: err.code, bytesToWrite, ...(free ? { freeBytes: free.freeBytes } : {}) },
+    cause: err,
+  });
+}
+
+/** Bytes a tar or dir archive takes beyond the data, at the least: one header block per member, two end blocks per space. */
+const memberOverhead = 512;
+const spaceOverhead = 1024;
+
+/**
+ * Before the window: refuses when the target clearly cannot take the backup — less space left than
+ * the chunks discovery listed (their sizes then, plus the least the archive adds). Not a promise that a
+ * backup passing it fits (files grow, others write there too): a full target mid-stream still stops
+ * the backup cleanly. Nothing is blocked when it refuses.
+ */
+export async function checkTargetSpace(target: ArchiveTarget, ref: BackupRef, spaces: Space[], context: ErrorContext): Promise<void> {
+  const free = await target.freeSpace?.(ref);
+  if (!free) return;
+  const chunks = spaces.flatMap((s) => s.chunks);
+  const data = chunks.reduce((a, c) => a + (c.type === 'file' ? c.size : 0), 0);
+  const needed = data + chunks.length * memberOverhead + spaces.length * spaceOverhead;
+  if (free.freeBytes >= needed) return;
+  throw new EbrError('archive', `the target ${target.locationOf?.(ref) ?? free.path} has ${mib(free.freeBytes)} free, but this backup needs at least ${mib(needed)} (${chunks.length} chunks in ${spaces.length} spaces at discovery): it cannot fit`, {
+    hint: `free at least ${mib(needed - free.freeBytes)} on ${free.path}, or point instances.${ref.instance}.target.path at a bigger filesystem; nothing was blocked`,
+    context: { ...context, phase: 'check-target', path: free.path, freeBytes: free.freeBytes, bytesToWrite: needed },
+  });
+}
+
+/** Sizes for messages about space: MiB with one decimal, exact bytes below 1 MiB. */
+export function mib(n: number): string {
+  return n < 1 << 20 ? `${n} bytes` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
 async function* once(whole: Promise<Buffer>): AsyncGenerator<Buffer> {
   const b = await whole;
   if (b.length > 0) yield b;
+}
+
+/**
+ * Fault injection for the tests that kill ebr, fill its target or break its snapshot mid-stream:
+ * EBR_FAULT_STREAM_GATE=FILE makes each file member wait, after its first buffer went to the archive,
+ * until FILE exists (abortable). Unset, the source is passed through untouched. Never set it in production.
+ */
+function faultGate(source: AsyncIterable<Buffer>, signal: AbortSignal): AsyncIterable<Buffer> {
+  const gate = process.env.EBR_FAULT_STREAM_GATE;
+  if (!gate) return source;
+  return (async function* () {
+    let first = true;
+    for await (const b of source) {
+      yield b;
+      if (first) {
+        first = false;
+        while (!existsSync(gate)) await sleep(20, undefined, { signal });
+      }
+    }
+  })();
 }
 
 function pick(c: Chunk): Partial<MemberHeader> {

@@ -1,0 +1,125 @@
+/**
+ * The stream phase stops as one: a failing stream stops its siblings, the phase returns only once
+ * every stream has stopped, and nothing is left waiting on a sink or holding a file. Real files and
+ * the real tar target; the "snapshot" is the files themselves (nothing changes them here).
+ */
+import { closeSync, existsSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileSink, TargetWriteError } from '../../src/archive/file-sink.js';
+import { tarTarget } from '../../src/archive/tar-target.js';
+import { EbrError } from '../../src/errors.js';
+import type { Chunk, Space } from '../../src/model.js';
+import type { Snapshot } from '../../src/snapshot/snapshot-provider.js';
+import { streamSpaces } from '../../src/workflow/stream.js';
+import { tempDir, waitFor } from '../helpers/env.js';
+import { openFiles } from './fault-instance.js';
+
+const live: Snapshot = { pathOf: (c) => c.path, release: async () => undefined };
+
+function fileChunk(space: string, file: string, size: number): Chunk {
+  return { space, name: path.basename(file), path: file, type: 'file', size };
+}
+
+/** A file of `mib` MiB of non-zero bytes, written in 1 MiB pieces. */
+function bigFile(file: string, mib: number): string {
+  const fd = openSync(file, 'w');
+  const piece = Buffer.alloc(1 << 20, 0x5a);
+  for (let i = 0; i < mib; i++) writeSync(fd, piece);
+  closeSync(fd);
+  return file;
+}
+
+describe('FileSink', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+
+  it('a write waiting for the buffer to drain rejects when the sink is destroyed, instead of waiting for good', async () => {
+    const sink = new FileSink(path.join(t.dir, 'out'));
+    // More than the 8 MiB buffer in one go: write() must wait for 'drain', which a destroyed stream never emits.
+    const pending = sink.write(Buffer.alloc(9 << 20, 1));
+    sink.destroy();
+    const outcome = await Promise.race([
+      pending.then(
+        () => 'resolved',
+        (err: unknown) => err,
+      ),
+      new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
+    ]);
+    expect(outcome).toBeInstanceOf(TargetWriteError);
+    await expect(sink.write(Buffer.alloc(1))).rejects.toThrow(/closed while it was written/);
+  });
+});
+
+describe('stream phase: one failing stream stops the others', () => {
+  const t = tempDir();
+  afterAll(() => t.cleanup());
+
+  it('returns only after the sibling stopped; no stream goes on reading or writing, no file stays open', async () => {
+    const data = path.join(t.dir, 'data');
+    mkdirSync(data);
+    const big = bigFile(path.join(data, 'big.bin'), 96);
+    // A directory where a file is expected: its first read fails at once (EISDIR), deterministically.
+    const broken = path.join(data, 'broken.bin');
+    mkdirSync(broken);
+    const spaces: Space[] = [
+      { name: 'large', critical: true, kind: 'test', chunks: [fileChunk('large', big, 96 << 20)] },
+      { name: 'bad', critical: false, kind: 'test', chunks: [fileChunk('bad', broken, 4096)] },
+    ];
+    const target = tarTarget({ path: path.join(t.dir, 'archive') });
+    const ref = { instance: 'i', backupId: '20260101T000000Z-0001' };
+    const writer = await target.create(ref);
+    const controller = new AbortController();
+    const err = await streamSpaces({
+      spaces,
+      snapshot: live,
+      writer,
+      signal: controller.signal,
+      parallel: 2,
+      context: { instance: 'i', backupId: ref.backupId },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EbrError);
+    expect((err as EbrError).context.space).toBe('bad');
+    expect((err as EbrError).message).toMatch(/EISDIR/);
+    // As runBackup does right after the phase failed: the archive is removed. A stream still running
+    // would now wait for good on its destroyed sink, with its chunk file open.
+    await writer.abort();
+    expect(existsSync(writer.location)).toBe(false);
+    // Closing is asynchronous: allow it a moment, then nothing of the backup may be open.
+    await waitFor('the big chunk file and the archive to be closed', () => (openFiles().some((f) => f === big || f.includes(path.join(t.dir, 'archive'))) ? undefined : true), 10_000, 20);
+  });
+
+  it('a signal from outside (SIGINT/SIGTERM) stops every stream, and says why', async () => {
+    const data = path.join(t.dir, 'data2');
+    mkdirSync(data);
+    const a = bigFile(path.join(data, 'a.bin'), 64);
+    const b = bigFile(path.join(data, 'b.bin'), 64);
+    const spaces: Space[] = [
+      { name: 'a', critical: true, kind: 'test', chunks: [fileChunk('a', a, 64 << 20)] },
+      { name: 'b', critical: false, kind: 'test', chunks: [fileChunk('b', b, 64 << 20)] },
+    ];
+    const writer = await tarTarget({ path: path.join(t.dir, 'archive2') }).create({ instance: 'i', backupId: '20260101T000000Z-0002' });
+    const controller = new AbortController();
+    const err = await streamSpaces({
+      spaces,
+      snapshot: live,
+      writer,
+      signal: controller.signal,
+      parallel: 2,
+      context: { instance: 'i', backupId: 'x' },
+      onProgress: (p) => {
+        if (p.bytesDone > 8 << 20) controller.abort(new Error('interrupted by SIGTERM'));
+      },
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((err as EbrError).code).toBe('cancelled');
+    expect((err as EbrError).message).toMatch(/interrupted by SIGTERM/);
+    await waitFor('both sources to be closed', () => (openFiles().some((f) => f === a || f === b) ? undefined : true), 10_000, 20);
+    await writer.abort();
+  });
+});
