@@ -16,7 +16,7 @@ import { copyWithDigest, type Digested } from '../archive/digest-copy.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { journalOf, journalSteps, type JournalRow } from '../catalog/restores.js';
 import { faultPoint } from '../util/fault.js';
-import type { DestinationGuard } from './restore-paths.js';
+import { isInside, type DestinationGuard } from './restore-paths.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = constants;
 const isRoot = () => process.getuid?.() === 0;
@@ -177,6 +177,9 @@ export class RestoreJournal implements RestoreFiles {
     if (o.as) await this.ensureDir(path.dirname(aside));
     journalSteps(this.cat, this.restoreId, [{ op: 'aside', path: p, details: { aside, keep: o.keep ?? false } }]);
     await rename(p, aside);
+    // What was checked or made at p is gone from there now.
+    for (const d of this.made) if (d === p || isInside(d, p)) this.made.delete(d);
+    this.guard.forget(p);
     return aside;
   }
 

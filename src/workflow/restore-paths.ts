@@ -69,6 +69,11 @@ export class DestinationGuard {
     }
   }
 
+  /** p was moved away: what was checked at p and below no longer holds. */
+  forget(p: string): void {
+    for (const d of this.checkedDirs) if (d === p || isInside(d, p)) this.checkedDirs.delete(d);
+  }
+
   refuse(p: string, why: string): EbrError {
     return new EbrError('unsafePath', `restore refuses to write ${p}: it ${why}`, {
       hint: 'nothing outside the restore\'s own directories is ever written; if a link was planted there, remove it; if the archive names this path, it was edited — use another backup',
