@@ -58,6 +58,8 @@ export interface ArchiveWriter {
   readonly location: string;
   /** Space left for this archive now; undefined when the target cannot tell (or is gone). */
   freeSpace?(): Promise<FreeSpace | undefined>;
+  /** Bytes of this archive that reached the target so far (not those still buffered). */
+  bytesWritten?(): number;
   openSpace(space: string): Promise<SpaceWriter>;
   writeMeta(name: string, data: string | Buffer): Promise<void>;
   /** Written last, atomically: a backup without a manifest is not complete. */

@@ -32,17 +32,20 @@ export function dirTarget(settings: { path: string }): ArchiveTarget {
 }
 
 function dirWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
+  const landed: Landed = { closed: 0, open: new Set() };
   return {
     location: dir,
     async openSpace(space) {
       const stream = `spaces/${safeName(space)}`;
       const base = path.join(dir, stream);
       await onTarget(base, () => mkdir(base));
-      return spaceWriter(base, stream);
+      return spaceWriter(base, stream, landed);
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
     writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
-    freeSpace: () => freeSpaceAt(dir),
+    // Asked of the instance's directory, not this archive's: the archive is removed after a failure, the advice is about where the next one goes.
+    freeSpace: () => freeSpaceAt(path.dirname(dir)),
+    bytesWritten: () => [...landed.open].reduce((n, s) => n + s.written, landed.closed),
     abort,
   };
 }
@@ -62,7 +65,13 @@ function memberPath(base: string, name: string): string {
   return p;
 }
 
-function spaceWriter(base: string, stream: string): SpaceWriter {
+/** Bytes of member files that reached the target: those closed, and the ones being written. */
+interface Landed {
+  closed: number;
+  open: Set<FileSink>;
+}
+
+function spaceWriter(base: string, stream: string, landed: Landed): SpaceWriter {
   let bytes = 0;
   const dirs = new Set<string>([base]);
   return {
@@ -70,6 +79,7 @@ function spaceWriter(base: string, stream: string): SpaceWriter {
       const file = memberPath(base, header.name);
       await mkdirBelow(base, path.dirname(file), dirs);
       const sink = new FileSink(file);
+      landed.open.add(sink);
       try {
         const d = await copyWithDigest(source, (b) => sink.write(b), header.size, signal, header.name);
         await sink.close();
@@ -78,6 +88,9 @@ function spaceWriter(base: string, stream: string): SpaceWriter {
       } catch (err) {
         sink.destroy();
         throw err;
+      } finally {
+        landed.open.delete(sink);
+        landed.closed += sink.written;
       }
     },
     async addEntry(header) {

@@ -35,6 +35,11 @@ export class FileSink {
   /** Bytes handed to write so far: the offset of the next byte in the file. */
   position = 0;
 
+  /** Bytes that reached the file so far (position minus what is still buffered). */
+  get written(): number {
+    return this.out.bytesWritten;
+  }
+
   constructor(file: string) {
     this.path = file;
     // 'wx': an existing file is never overwritten. A deep buffer lets the disk write while the next chunk is read and hashed.

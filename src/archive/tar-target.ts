@@ -43,7 +43,9 @@ function tarWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
     writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
-    freeSpace: () => freeSpaceAt(dir),
+    // Asked of the instance's directory, not this archive's: the archive is removed after a failure, the advice is about where the next one goes.
+    freeSpace: () => freeSpaceAt(path.dirname(dir)),
+    bytesWritten: () => sinks.reduce((n, s) => n + s.written, 0),
     async abort() {
       for (const s of sinks) s.destroy();
       await abort();

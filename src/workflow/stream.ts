@@ -85,10 +85,14 @@ export async function streamSpaces(o: {
     return s.chunks.reduce((a, c) => a + (sizes.get(c.name) ?? 0), 0);
   }
 
-  /** A full, failing or vanished target is told as such, with the space left and the bytes still to go. */
+  /**
+   * A full, failing or vanished target is told as such, with the space left and the bytes still to go:
+   * what the data needs beyond what reached the target (bytes read but still buffered are not written).
+   */
   async function explain(err: unknown): Promise<unknown> {
     if (!(err instanceof EbrError) || !(err.cause instanceof TargetWriteError)) return err;
-    return targetWriteFailure(err.cause, o.writer, Math.max(0, bytesTotal - meter.bytesDone), err.context);
+    const landed = o.writer.bytesWritten?.() ?? meter.bytesDone;
+    return targetWriteFailure(err.cause, o.writer, Math.max(0, bytesTotal - landed), err.context, bytesTotal);
   }
 
   async function streamSpace(space: Space, signal: AbortSignal) {
@@ -161,13 +165,19 @@ const targetTrouble: Record<string, { what: string; hint: (x: { freePath: string
  * The error for a write to the target that failed: it names the target, the space left there and the
  * bytes this backup still had to write. The backup's archive is removed by the caller (runBackup).
  */
-export async function targetWriteFailure(err: TargetWriteError, writer: ArchiveWriter, bytesToWrite: number, context: ErrorContext): Promise<EbrError> {
+export async function targetWriteFailure(err: TargetWriteError, writer: ArchiveWriter, bytesToWrite: number, context: ErrorContext, archiveBytes = bytesToWrite): Promise<EbrError> {
   const free = await writer.freeSpace?.().catch(() => undefined);
   const trouble = (err.code && targetTrouble[err.code]) || { what: 'cannot be written', hint: () => 'check that the target is writable by the user running ebr' };
   const space = typeof context.space === 'string' ? ` while space ${context.space} was written` : '';
   const freeText = free ? `${mib(free.freeBytes)} free` : 'free space unknown';
-  const hint = trouble.hint({ freePath: free?.path ?? writer.location, short: Math.max(0, bytesToWrite - (free?.freeBytes ?? 0)), instance: String(context.instance ?? '<instance>') });
-  return new EbrError('archive', `the target ${writer.location} ${trouble.what}${space} (${err.code ?? 'error'} on ${err.path}: ${err.message}): ${freeText}, ${mib(bytesToWrite)} still to write`, {
+  // The next backup writes the whole archive again into what is free once this partial one is gone;
+  // what a full filesystem still calls free is not all usable (metadata, reserves), so the whole size is asked for.
+  const landed = writer.bytesWritten?.() ?? 0;
+  const short = Math.max(archiveBytes - landed - (free?.freeBytes ?? 0), 0) || archiveBytes;
+  const hint = trouble.hint({ freePath: free?.path ?? writer.location, short, instance: String(context.instance ?? '<instance>') });
+  const file = err.path.startsWith(`${writer.location}/`) ? err.path.slice(writer.location.length + 1) : err.path;
+  const how = err.code && targetTrouble[err.code] ? `${err.code} writing ${file}` : `writing ${file}: ${err.message}`;
+  return new EbrError('archive', `the target ${writer.location} ${trouble.what}${space} (${how}): ${freeText}, ${mib(bytesToWrite)} still to write`, {
     hint: `${hint}; the partial archive is removed`,
     context: { ...context, path: err.path, target: writer.location, errno: err.code, bytesToWrite, ...(free ? { freeBytes: free.freeBytes } : {}) },
     cause: err,
