@@ -33,6 +33,7 @@ export class RestoreJournal implements RestoreFiles {
   /** One random tag per restore: temp and aside names nobody can guess ahead. */
   readonly tag = randomBytes(6).toString('hex');
   private readonly made = new Set<string>();
+  private asides = 0;
 
   constructor(
     private readonly cat: Catalog,
@@ -63,6 +64,7 @@ export class RestoreJournal implements RestoreFiles {
         await mkdir(at, { recursive: true, mode: 0o700 });
         continue;
       }
+      if (st && at === dir) throw this.guard.refuse(dir, st.isSymbolicLink() ? 'is a symbolic link where a directory belongs' : 'is not a directory');
       if (st) throw this.guard.refuse(dir, st.isSymbolicLink() ? `would be reached through the symbolic link ${at}` : `would be reached through ${at}, which is not a directory`);
       journalSteps(this.cat, this.restoreId, [{ op: 'mkdir', path: at }]);
       await mkdir(at, { mode: 0o700 });
@@ -216,8 +218,9 @@ export class RestoreJournal implements RestoreFiles {
     return commitJournal(journalOf(this.cat, this.restoreId));
   }
 
+  /** Unique per call: a path replaced twice in one restore (a data file, then finish's rewrite) keeps both old versions apart. */
   private asideName(p: string): string {
-    return `${p}.ebr-old-${this.tag}`;
+    return `${p}.ebr-old-${this.tag}-${(this.asides++).toString(36)}`;
   }
 
   /** Writes a new entry under a temp name, then swaps it in like the data files (old one aside). */
@@ -237,7 +240,9 @@ export class RestoreJournal implements RestoreFiles {
  */
 export async function undoJournal(rows: JournalRow[]): Promise<string[]> {
   const problems: string[] = [];
-  for (const r of [...rows].reverse()) {
+  // Directories the restore made go last, once everything put into them is gone.
+  const ordered = [...rows.filter((r) => r.op !== 'mkdir').reverse(), ...rows.filter((r) => r.op === 'mkdir').reverse()];
+  for (const r of ordered) {
     try {
       await undoStep(r);
     } catch (err) {
