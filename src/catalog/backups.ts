@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { EbrError } from '../errors.js';
 import { runnerIsDead, type Runner } from '../util/runner.js';
 import { now, type Catalog } from './catalog.js';
+import { takeLockInTx } from './locks.js';
 
 export type BackupStatus = 'running' | 'complete' | 'failed';
 
@@ -71,9 +72,8 @@ export function beginBackup(
          VALUES (?, ?, ?, 'running', 'init', ?, ?, ?, ?, ?, ?)`,
       )
       .run(b.id, b.instance, b.vendor, t, b.provider, b.targetType, b.runner.host, b.runner.pid, b.runner.start);
-    cat.db
-      .prepare('INSERT INTO locks (instance, backup_id, runner_host, runner_pid, runner_start, acquired_at) VALUES (?, ?, ?, ?, ?, ?)')
-      .run(b.instance, b.id, b.runner.host, b.runner.pid, b.runner.start, t);
+    // The lock last: the backup row it names must exist (a failed insert above leaves no lock).
+    takeLockInTx(cat, b.instance, { kind: 'backup', backupId: b.id }, b.runner, (key) => markDead(cat, key));
   });
 }
 
