@@ -242,9 +242,12 @@ export async function undoJournal(rows: JournalRow[]): Promise<string[]> {
   const problems: string[] = [];
   // Directories the restore made go last, once everything put into them is gone.
   const ordered = [...rows.filter((r) => r.op !== 'mkdir').reverse(), ...rows.filter((r) => r.op === 'mkdir').reverse()];
+  // Entries the journal itself accounts for are never "new" to a tracked directory: undoing a set-aside
+  // may already have put an old entry back under a name the directory did not hold when it was tracked.
+  const known = new Set(rows.flatMap((r) => [r.path, r.details.aside, r.details.temp].filter((x): x is string => typeof x === 'string')));
   for (const r of ordered) {
     try {
-      await undoStep(r);
+      await undoStep(r, known);
     } catch (err) {
       problems.push(`${r.op} ${r.path}: ${(err as Error).message}`);
     }
@@ -252,7 +255,7 @@ export async function undoJournal(rows: JournalRow[]): Promise<string[]> {
   return problems;
 }
 
-async function undoStep(r: JournalRow): Promise<void> {
+async function undoStep(r: JournalRow, known: Set<string>): Promise<void> {
   const d = r.details;
   switch (r.op) {
     case 'stage':
@@ -302,7 +305,8 @@ async function undoStep(r: JournalRow): Promise<void> {
     case 'track': {
       const keep = new Set(d.names as string[]);
       for (const name of await readdir(r.path).catch(() => [] as string[])) {
-        if (!keep.has(name)) await rm(path.join(r.path, name), { recursive: true, force: true });
+        const p = path.join(r.path, name);
+        if (!keep.has(name) && !known.has(p)) await rm(p, { recursive: true, force: true });
       }
       return;
     }
