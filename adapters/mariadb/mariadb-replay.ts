@@ -46,7 +46,9 @@ export async function replayBinlogs(o: ReplayOptions): Promise<ReplayResult> {
   // The temporary server skips grant tables; loading them first lets replayed GRANT/CREATE USER statements run.
   const clientArgs = [`--socket=${o.socket}`, '--user=root', '--binary-mode', '--init-command=FLUSH PRIVILEGES'];
   // mariadb-binlog reads --stop-datetime in its own time zone: make that UTC, like the string.
-  const reader = execa(o.tools.binlog, readerArgs, { env: { TZ: 'UTC' }, reject: false, stdin: 'ignore', stderr: 'pipe', cancelSignal: o.signal, maxBuffer: 1 << 20 });
+  // The reader's stdout only flows into the client: buffering it too would end the reader at maxBuffer
+  // (a replay of more than 1 MiB of SQL) and leave the client waiting for input that never ends.
+  const reader = execa(o.tools.binlog, readerArgs, { env: { TZ: 'UTC' }, reject: false, stdin: 'ignore', stderr: 'pipe', cancelSignal: o.signal, buffer: { stdout: false, stderr: true }, maxBuffer: 1 << 20 });
   const client = execa(o.tools.client, clientArgs, { reject: false, stdout: 'ignore', stderr: 'pipe', cancelSignal: o.signal, maxBuffer: 1 << 20 });
   reader.stdout!.pipe(client.stdin!);
   const [r, c] = await Promise.all([reader, client]);
