@@ -80,10 +80,11 @@ export async function discoverSpaces(layout: ServerLayout, catalog: Catalog, ins
     schemaSpaces.push(await schemaSpace(e.name, full, catalog, layout, add, excluded, instance));
   }
 
-  // Files the server keeps outside the data directory: named by the variable that points at them.
-  const outside = async (role: string, file: string) => {
+  // Files the server keeps outside the data directory: named by the variable that points at them, with
+  // the same role as when they are inside (restore finds the binlogs and the redo log by their role).
+  const outside = async (variable: string, file: string) => {
     if (isInside(file, datadir)) return;
-    await add(server, serverSpace, `#ext/${role}/${path.basename(file)}`, file, { role, outside: true });
+    await add(server, serverSpace, `#ext/${variable}/${path.basename(file)}`, file, { role: roleOf(file, layout), variable, outside: true });
   };
   for (const f of layout.systemFiles) await outside('innodb_data_home_dir', f);
   for (const f of await listMatching(layout.undoDir, /^undo\d+$/)) await outside('innodb_undo_directory', f);
@@ -119,6 +120,23 @@ export async function discoverSpaces(layout: ServerLayout, catalog: Catalog, ins
 }
 
 type Add = (into: Chunk[], space: string, name: string, file: string, details?: Record<string, unknown>) => Promise<void>;
+
+/**
+ * Chunks of the server space for binlogs the server started after discovery (a rotation: max_binlog_size,
+ * FLUSH BINARY LOGS from another session), named as discovery names them. Vanished files are left out.
+ */
+export async function binlogChunks(layout: ServerLayout, names: string[]): Promise<Chunk[]> {
+  if (!layout.binlogBasename) return [];
+  const dir = path.dirname(layout.binlogBasename);
+  const out: Chunk[] = [];
+  for (const n of names) {
+    const file = path.join(dir, n);
+    const inside = isInside(file, layout.datadir);
+    const c = await chunkOf(serverSpace, inside ? path.relative(layout.datadir, file) : `#ext/log_bin_basename/${n}`, file, inside ? { role: 'binlog' } : { role: 'binlog', variable: 'log_bin_basename', outside: true });
+    if (c) out.push(c);
+  }
+  return out;
+}
 
 async function schemaSpace(dirName: string, dir: string, catalog: Catalog, layout: ServerLayout, add: Add, excluded: Set<string>, instance: string): Promise<Space> {
   const decoded = decodeFileName(dirName);

@@ -21,6 +21,7 @@ import type { MariadbSettings } from './mariadb-config.js';
 import { replayBinlogs } from './mariadb-replay.js';
 import { backupPointOf, destinationIn, ownerOf, restoredLayout, runAsUser, serverOptions } from './mariadb-restore-plan.js';
 import { partialRecovery } from './mariadb-partial-restore.js';
+import { checkLastBinlogInUse, expectRecoveryBinlogs, recoveryNote, recoveryReport, restoredBinlogs } from './mariadb-recovery.js';
 import { assertNotInUse } from './mariadb-server-check.js';
 import { displaceStrays } from './mariadb-strays.js';
 import { startTempServer } from './mariadb-temp-server.js';
@@ -34,9 +35,13 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
   const written = plan.spaces.filter((s) => plan.requested.includes(s.name) || s.critical);
   const chunks = written.flatMap((s) => s.chunks);
   const ctx = { instance: instance.name, backupId: plan.backupId, phase: 'restore' };
-  const binlogChunks = chunks.filter((c) => c.details?.role === 'binlog').map((c) => path.basename(c.path));
+  // The frozen binlogs: the temporary server's crash recovery reads them as its transaction log.
+  const binlogChunks = restoredBinlogs(chunks, destinationOf, layout);
   // Roll forward only a whole server; a data directory with some schemas missing could not replay.
   const rollForward = plan.mode === 'full' && point.file !== undefined;
+  // MySQL's window lets commits go on, so the frozen files hold transactions past the recorded position:
+  // only GTID auto-skipping keeps a replay from applying them twice.
+  const mysqlWithoutGtid = point.flavor === 'mysql' && !/^on$/i.test(point.settings.gtid_mode ?? '');
   let tools: Tools | undefined;
   let replay: ReplayPlan | undefined;
   const notes: string[] = [];
@@ -57,7 +62,14 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
           context: ctx,
         });
       }
+      if (rollForward && plan.until && mysqlWithoutGtid) {
+        throw new EbrError('usage', `backup ${plan.backupId} was taken with gtid_mode ${point.settings.gtid_mode || 'OFF'}: its files hold transactions past the recorded binlog position, and a replay without GTIDs would apply them twice`, {
+          hint: 'restore without --until (to the backup\'s time), or use a backup taken with gtid_mode = ON',
+          context: ctx,
+        });
+      }
       tools = findTools(point.flavor === 'mysql' ? 'mysql' : 'mariadb', instance.settings, instance.name);
+      expectRecoveryBinlogs(point, layout, binlogChunks, ctx);
       if (base) {
         const present = await readdir(base).catch(() => [] as string[]);
         if (present.length > 0) {
@@ -73,6 +85,8 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
           });
         }
         replay = replayChain(await archivedRanges(store), { file: point.file!, position: point.position! }, plan.until, instance.name);
+      } else if (rollForward && mysqlWithoutGtid) {
+        notes.push(`the backup was taken with gtid_mode ${point.settings.gtid_mode || 'OFF'}, so the binlogs are not replayed (transactions past the recorded position are already in its files): restored to the backup's time only`);
       } else if (rollForward && store) {
         const ranges = await archivedRanges(store);
         if (ranges.some((r) => r.name === point.file)) replay = replayChain(ranges, { file: point.file!, position: point.position! }, undefined, instance.name);
@@ -94,6 +108,7 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
       }
       const prefix = await indexPrefix(layout);
       await writeBinlogIndex(layout, prefix, binlogChunks);
+      await checkLastBinlogInUse(layout, binlogChunks, ctx);
 
       const scratchRoot = instance.settings.scratchDir ? instance.resolvePath(instance.settings.scratchDir) : os.tmpdir();
       await mkdir(scratchRoot, { recursive: true });
@@ -110,7 +125,9 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
         throwIfAborted(signal, ctx);
         const server = await startTempServer({ program: tools!.server, datadir: layout.datadir, scratch: run, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, base !== undefined), ...(plan.mode === 'partial' ? partialRecovery : [])], instance: instance.name }, signal);
         try {
-          notes.push(`crash recovery ran on ${layout.datadir}`);
+          const recovery = await recoveryReport(server.errorLog);
+          notes.push(recoveryNote(recovery, layout.datadir));
+          details.preparedAtRecovery = recovery.prepared;
           if (replay && store) {
             const fetched = path.join(run, 'binlogs');
             await mkdir(fetched);

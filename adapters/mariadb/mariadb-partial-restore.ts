@@ -20,6 +20,8 @@ import { sqlError } from './mariadb-errors.js';
 import { encodeFileName } from './mariadb-layout.js';
 import { dialectFor, parseVersion, quoteId } from './mariadb-queries.js';
 import { backupPointOf, destinationIn, ownerOf, restoredLayout, runAsUser, serverOptions } from './mariadb-restore-plan.js';
+import { indexPrefix, writeBinlogIndex } from './mariadb-binlog-history.js';
+import { checkLastBinlogInUse, expectRecoveryBinlogs, recoveryNote, recoveryReport, restoredBinlogs } from './mariadb-recovery.js';
 import { startTempServer } from './mariadb-temp-server.js';
 import { findTools, type Tools } from './mariadb-tools.js';
 
@@ -47,6 +49,9 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
   const ctx = { instance: instance.name, backupId: plan.backupId, phase: 'restore' };
   const toWrite = [serverSpace, ...plan.requested];
   const schemas = plan.spaces.filter((s) => plan.requested.includes(s.name));
+  // The temporary server resolves the backup's prepared transactions from the binlogs restored beside
+  // it, never from the live server's (the restored index may name those by their absolute paths).
+  const binlogs = restoredBinlogs(plan.spaces.filter((s) => toWrite.includes(s.name)).flatMap((s) => s.chunks), destinationOf, layout);
   let tools: Tools | undefined;
   const tag = randomBytes(3).toString('hex');
 
@@ -54,6 +59,9 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
 
   return {
     spacesToWrite: () => toWrite,
+
+    // Everything this restore writes goes into its own scratch directory; the live server only imports.
+    extraRoots: () => [scratch],
 
     async check() {
       if (plan.until) {
@@ -63,6 +71,7 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
         });
       }
       tools = findTools(point.flavor === 'mysql' ? 'mysql' : 'mariadb', instance.settings, instance.name);
+      expectRecoveryBinlogs(point, layout, binlogs, ctx);
       const sql = await live().catch((err: unknown) => {
         throw new EbrError('restore', `a partial restore goes into the running server, and instance ${instance.name} does not answer: ${(err as Error).message}`, {
           hint: 'start the server first; to restore a schema while the server is stopped, restore the whole server (or use --to DIR)',
@@ -105,11 +114,17 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
     async finish(signal) {
       const notes: string[] = [];
       const restored: Record<string, string[]> = {};
+      let prepared: number | undefined;
       const runAs = runAsUser(plan);
       try {
         throwIfAborted(signal, ctx);
+        await writeBinlogIndex(layout, await indexPrefix(layout), binlogs);
+        await checkLastBinlogInUse(layout, binlogs, ctx);
         const server = await startTempServer({ program: tools!.server, datadir: base, scratch, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, true), ...partialRecovery], instance: instance.name }, signal);
         try {
+          const recovery = await recoveryReport(server.errorLog);
+          notes.push(recoveryNote(recovery, base));
+          prepared = recovery.prepared;
           const temp = await server.connect(signal);
           const sql = await live();
           try {
@@ -137,7 +152,7 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
       } finally {
         await rm(scratch, { recursive: true, force: true });
       }
-      return { notes, details: { imported: restored } };
+      return { notes, details: { imported: restored, ...(prepared !== undefined ? { preparedAtRecovery: prepared } : {}) } };
     },
   };
 }

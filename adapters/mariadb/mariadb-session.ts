@@ -13,7 +13,7 @@ import type { BlockToken, DbmsSession } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
 import type { BackupMeta, Space } from '../../src/model.js';
 import type { Row, Sql } from './mariadb-connection.js';
-import { catalogOf, discoverSpaces } from './mariadb-discovery.js';
+import { binlogChunks, catalogOf, discoverSpaces, serverSpace } from './mariadb-discovery.js';
 import { isConnectionLost, sqlError } from './mariadb-errors.js';
 import { layoutOf, type ServerSettings } from './mariadb-layout.js';
 import { settingsQuery, type BinlogPosition, type Dialect, type ServerVersion } from './mariadb-queries.js';
@@ -42,6 +42,8 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
   let settings: ServerSettings | undefined;
   /** Statements of checkpoint/block ran and their release has not: the server holds something for us. */
   let held = false;
+  /** What the last discovery listed: the spaces, and the binlogs they hold (the backup freezes those). */
+  let discovered: { spaces: Space[]; binlogs: Set<string> } | undefined;
 
   const run = async (statement: string, phase: string, signal?: AbortSignal): Promise<Row[]> => {
     throwIfAborted(signal, { ...ctx, phase });
@@ -73,6 +75,40 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
     for (const s of o.dialect.afterWindow) await sql.query(s);
   };
 
+  /**
+   * A binlog started since discovery (rotation by size, or FLUSH BINARY LOGS from another session, which
+   * even BLOCK_COMMIT lets through) joins the server space, so the snapshot freezes it and the stream
+   * takes it. Read inside the window; one SHOW MASTER STATUS when nothing rotated.
+   */
+  const binlogsSinceDiscovery = async (signal: AbortSignal): Promise<Space[] | undefined> => {
+    if (!discovered) return undefined;
+    const [status] = await run(o.dialect.currentBinlog, 'acquire', signal);
+    if (!status?.File || discovered.binlogs.has(String(status.File))) return undefined;
+    const names = (await run('SHOW BINARY LOGS', 'acquire', signal)).map((r) => String(r.Log_name)).filter((n) => !discovered!.binlogs.has(n));
+    const added = await binlogChunks(layoutOf(settings ?? {}), names);
+    for (const c of added) discovered.binlogs.add(path.basename(c.path));
+    discovered.spaces = discovered.spaces.map((sp) => (sp.name === serverSpace ? { ...sp, chunks: [...sp.chunks, ...added] } : sp));
+    return discovered.spaces;
+  };
+
+  /**
+   * After the snapshot: the binlog of the recorded position, and the one the server writes now, are
+   * among the frozen ones. If not, the binlog rotated inside the window after the list was taken, and
+   * the frozen files would lack the binlog their crash recovery needs (MySQL goes on committing in the
+   * window, so it asks again; MariaDB reads its position here).
+   */
+  const assertBinlogFrozen = async (position: BinlogPosition): Promise<void> => {
+    if (!discovered || !position.file) return;
+    const current = o.dialect.readPositionAt === 'unblock' ? position.file : String((await sql.query(o.dialect.currentBinlog))[0]?.File ?? position.file);
+    const missing = [...new Set([position.file, current])].filter((f) => !discovered!.binlogs.has(f));
+    if (missing.length > 0) {
+      throw new EbrError('block', `the binlog rotated to ${missing.join(', ')} while storage was frozen, after ebr had listed the binlogs; the backup would lack the binlog that crash recovery of its files needs`, {
+        hint: 'something ran FLUSH BINARY LOGS (or the binlog reached max_binlog_size) during the window; run the backup again, and keep log rotation (mysqladmin flush-logs, ebr binlog sync) away from the backup time',
+        context: { ...ctx, phase: 'release', member: missing[0] },
+      });
+    }
+  };
+
   return {
     async describe() {
       const s = await loadSettings();
@@ -84,6 +120,14 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
       if (o.requireBinlog && !/^(on|1)$/i.test(s.log_bin ?? '')) {
         throw new EbrError('config', `the binary log is off on instance ${o.instance}: no point-in-time restore would be possible`, {
           hint: 'set log_bin (and server_id) in the server\'s configuration and restart it, or set mariadb.requireBinlog: false to back up without it',
+          context: { ...ctx, phase: 'preflight' },
+        });
+      }
+      // MySQL's backup lock lets commits go on: the position log_status gives is a little before the
+      // snapshot, and a replay from it must skip by GTID what the frozen files already hold.
+      if (o.requireBinlog && o.version.flavor === 'mysql' && !/^on$/i.test(s.gtid_mode ?? '')) {
+        throw new EbrError('config', `gtid_mode is ${s.gtid_mode || 'OFF'} on instance ${o.instance}: a point-in-time restore of a MySQL backup replays from a position taken a little before the snapshot and must skip by GTID the transactions the snapshot already holds`, {
+          hint: 'set gtid_mode = ON and enforce_gtid_consistency = ON (online, in steps: OFF_PERMISSIVE, ON_PERMISSIVE, then ON), or set mariadb.requireBinlog: false to back up without point-in-time restore',
           context: { ...ctx, phase: 'preflight' },
         });
       }
@@ -103,7 +147,9 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
         ),
         binlogOn ? await run('SHOW BINARY LOGS', 'discover', signal) : [],
       );
-      return discoverSpaces(layout, catalog, o.instance);
+      const spaces = await discoverSpaces(layout, catalog, o.instance);
+      discovered = binlogOn ? { spaces, binlogs: new Set(catalog.binlogs) } : undefined;
+      return spaces;
     },
 
     async checkpoint(signal) {
@@ -123,9 +169,10 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
       const blockedAt = Date.now();
       held = true;
       for (const s of o.dialect.block) await run(s, 'acquire', signal);
-      if (o.dialect.readPositionAt === 'unblock') return { blockedAt };
-      const position = await o.dialect.readPosition((s) => run(s, 'acquire', signal));
-      return { blockedAt, details: { ...position } };
+      const position = o.dialect.readPositionAt === 'block' ? await o.dialect.readPosition((s) => run(s, 'acquire', signal)) : undefined;
+      // The binlog the server writes now is the transaction log crash recovery of the frozen files needs.
+      const spaces = await binlogsSinceDiscovery(signal);
+      return { blockedAt, ...(position ? { details: { ...position } } : {}), ...(spaces ? { spaces } : {}) };
     },
 
     async unblock(token): Promise<BackupMeta> {
@@ -151,6 +198,7 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
         }
         // Commits are still held here, so the position is the snapshot's exactly.
         position ??= await o.dialect.readPosition((s) => sql.query(s));
+        await assertBinlogFrozen(position);
         await release();
       } catch (err) {
         held = false;

@@ -16,12 +16,12 @@ export interface Writer {
   errors: string[];
 }
 
-/** Inserts one row per transaction into `table (at)` until stopped. */
-export async function startWriter(server: TestServer, table: string): Promise<Writer> {
+/** Inserts one row per transaction into `table (at)` until stopped (pausing pauseMs after each). */
+export async function startWriter(server: TestServer, table: string, pauseMs = 0): Promise<Writer> {
   const conn = await server.connect();
   return loop(conn, async (c) => {
     await c.query(`INSERT INTO ${table} (at) VALUES (NOW(6))`);
-  });
+  }, pauseMs);
 }
 
 /** Moves a random amount between two random accounts in one transaction, until stopped. */
@@ -44,7 +44,7 @@ export async function startTransfers(server: TestServer, table: string, accounts
   });
 }
 
-function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<void>): Writer {
+function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<void>, pauseMs = 0): Writer {
   let n = 0;
   let stopped = false;
   let last = performance.now();
@@ -60,6 +60,7 @@ function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<voi
         worst = Math.max(worst, now - last);
         if (now - last > 50) gaps.push({ from: Date.now() - (now - last), to: Date.now(), ms: now - last });
         last = now;
+        if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
       } catch (err) {
         errors.push((err as Error).message);
         if (errors.length > 20) break;
@@ -87,4 +88,33 @@ function loop(conn: mysql.Connection, step: (c: mysql.Connection) => Promise<voi
     },
     errors,
   };
+}
+
+/**
+ * One explicit multi-statement transaction per step: moves an amount between two accounts (locked in
+ * id order, so sessions never deadlock) and logs the move in `transfers`. The sum of balances never
+ * changes, and every account's balance is its opening plus what the log says it received minus what it
+ * sent: a transaction half applied, or lost while a later one that built on it is kept, breaks one of
+ * the two.
+ */
+export async function startLoggedTransfers(server: TestServer, schema: string, accounts: number, pauseMs = 0): Promise<Writer> {
+  const conn = await server.connect();
+  return loop(conn, async (c) => {
+    const a = 1 + Math.floor(Math.random() * accounts);
+    let b = 1 + Math.floor(Math.random() * accounts);
+    if (b === a) b = (b % accounts) + 1;
+    const amount = 1 + Math.floor(Math.random() * 100);
+    const [lo, hi] = a < b ? [a, b] : [b, a];
+    const delta = (id: number) => (id === a ? -amount : amount);
+    await c.query('START TRANSACTION');
+    try {
+      await c.query(`UPDATE ${schema}.accounts SET balance = balance + ? WHERE id = ?`, [delta(lo), lo]);
+      await c.query(`UPDATE ${schema}.accounts SET balance = balance + ? WHERE id = ?`, [delta(hi), hi]);
+      await c.query(`INSERT INTO ${schema}.transfers (src, dst, amount) VALUES (?, ?, ?)`, [a, b, amount]);
+      await c.query('COMMIT');
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }, pauseMs);
 }
