@@ -4,10 +4,10 @@
  * fails (an immutable staged file) after the manifest is in. EBR_FAULT_STREAM_GATE holds every stream
  * after its first buffer went to the archive, so the moment is exact, not a race with a fast disk.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { catalogAll, catalogGet, filesBelow, makeFaultInstance, type FaultInstance } from './fault-instance.js';
 
@@ -29,9 +29,20 @@ async function backupHeldMidStream(inst: FaultInstance, gate: string, args: stri
     },
     60_000,
     20,
-  );
+  ).catch((err: unknown) => {
+    p.kill('SIGKILL');
+    throw err;
+  });
+  // A test that fails half-way must not leave a backup waiting at the gate for good.
+  spawned.add(p);
   return { p, id, exited, out: () => ({ stdout, stderr }) };
 }
+
+const spawned = new Set<ChildProcess>();
+afterEach(() => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  spawned.clear();
+});
 
 describe('a backup killed mid-stream', { timeout: 120_000 }, () => {
   const t = tempDir();

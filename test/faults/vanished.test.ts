@@ -30,10 +30,14 @@ describe('a target that vanishes mid-stream', { timeout: 120_000 }, () => {
       p.stdout!.on('data', (b) => (stdout += b));
       p.stderr!.on('data', (b) => (stderr += b));
       const exited = new Promise<number | null>((r) => p.on('exit', (c) => r(c)));
-      await waitFor('the backup to stream', () => catalogGet(inst, "SELECT id FROM backups WHERE status = 'running' AND phase = 'stream'"), 60_000, 20);
-      sh('umount', ['-l', fs.mountPoint]);
-      expect(isMounted(fs.mountPoint)).toBe(false);
-      writeFileSync(gate, '');
+      try {
+        await waitFor('the backup to stream', () => catalogGet(inst, "SELECT id FROM backups WHERE status = 'running' AND phase = 'stream'"), 60_000, 20);
+        sh('umount', ['-l', fs.mountPoint]);
+        expect(isMounted(fs.mountPoint)).toBe(false);
+      } finally {
+        // Never leave it waiting at the gate, whatever failed above.
+        writeFileSync(gate, '');
+      }
       expect(await exited, stderr).toBe(1);
       expect(stderr).toMatch(/error: the target \S+ vanished (while space \S+ was written )?\(ENOENT writing \S+\): .* free, .* still to write/);
       expect(stderr).toMatch(/hint: make sure \S+ is mounted and that nothing removes archives while a backup runs/);
