@@ -196,6 +196,11 @@ export interface RestoreFiles {
    * (files a temporary server created) is removed. Only for directories the restore owns.
    */
   track(dir: string): Promise<void>;
+  /**
+   * A process the finish step started on the restored files (a temporary server): if ebr dies, the
+   * next command ends it (SIGKILL, after checking it is still that process) before undoing anything.
+   */
+  ownProcess(pid: number): Promise<void>;
   /** Asks whether p may be written by this restore (inside its directories); throws with the reason if not. */
   check(p: string): Promise<void>;
 }

@@ -6,8 +6,9 @@
  * the highest number either the restore or the archive has seen. Replication and later syncs then
  * continue from there.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import type { FileAttributes, RestoreFiles } from '../../src/adapter-api.js';
 import { numberOf } from '../../src/logs/binlog-sync.js';
 import type { Sql } from './mariadb-connection.js';
 import type { ServerLayout } from './mariadb-layout.js';
@@ -21,11 +22,11 @@ export async function indexPrefix(l: ServerLayout): Promise<string> {
   return `${dir}/`;
 }
 
-/** Lists exactly the given binlog files in the index, oldest first. */
-export async function writeBinlogIndex(l: ServerLayout, prefix: string, names: string[]): Promise<void> {
+/** Lists exactly the given binlog files in the index, oldest first; through the restore's journal, owned like the restored files. */
+export async function writeBinlogIndex(files: RestoreFiles, l: ServerLayout, prefix: string, names: string[], owner: FileAttributes = {}): Promise<void> {
   if (!l.binlogIndex) return;
   const sorted = [...names].sort((a, b) => (numberOf(a) ?? 0) - (numberOf(b) ?? 0));
-  await writeFile(l.binlogIndex, sorted.map((n) => `${prefix}${n}\n`).join(''));
+  await files.writeFile(l.binlogIndex, sorted.map((n) => `${prefix}${n}\n`).join(''), { ...owner, mode: 0o660 });
 }
 
 /** On the temporary server, before its shutdown: keeps the GTID state, drops the old binlog files. */
@@ -38,13 +39,17 @@ export async function resetBinlogKeepingState(admin: Sql): Promise<string> {
   return state;
 }
 
-/** After the shutdown: the fresh `<base>.000001` becomes `<base>.<next>`. */
-export async function renumberFirstBinlog(l: ServerLayout, prefix: string, next: number): Promise<string | undefined> {
+/**
+ * After the shutdown: the fresh `<base>.000001` becomes `<base>.<next>`. That file is the temporary
+ * server's, in a directory the restore tracks, so an undone restore removes it with the rest.
+ */
+export async function renumberFirstBinlog(files: RestoreFiles, l: ServerLayout, prefix: string, next: number, owner: FileAttributes = {}): Promise<string | undefined> {
   if (!l.binlogBasename) return undefined;
   const from = `${l.binlogBasename}.000001`;
   const name = `${path.basename(l.binlogBasename)}.${String(next).padStart(6, '0')}`;
+  await files.check(from);
   await rename(from, path.join(path.dirname(l.binlogBasename), name));
-  await writeBinlogIndex(l, prefix, [name]);
+  await writeBinlogIndex(files, l, prefix, [name], owner);
   return name;
 }
 

@@ -8,11 +8,12 @@
  * `--partial SCHEMA --to DIR` uses the same path with only the server space and those schemas: a
  * data directory that starts on its own, at the backup's time.
  */
-import { chown, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chown, lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { InstanceContext, RestorePlan, Restorer } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
+import { faultPoint } from '../../src/util/fault.js';
 import { replayChain, type ReplayPlan } from '../../src/logs/binlog-chain.js';
 import { archivedRanges } from '../../src/logs/binlog-sync.js';
 import type { LogStore } from '../../src/logs/log-store.js';
@@ -23,7 +24,7 @@ import { backupPointOf, destinationIn, ownerOf, restoredLayout, runAsUser, serve
 import { partialRecovery } from './mariadb-partial-restore.js';
 import { checkLastBinlogInUse, expectRecoveryBinlogs, recoveryNote, recoveryReport, restoredBinlogs } from './mariadb-recovery.js';
 import { assertNotInUse } from './mariadb-server-check.js';
-import { displaceStrays } from './mariadb-strays.js';
+import { displacedDir, displaceStrays } from './mariadb-strays.js';
 import { startTempServer } from './mariadb-temp-server.js';
 import { findTools, type Tools } from './mariadb-tools.js';
 
@@ -98,36 +99,45 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
 
     destinationOf,
 
-    async finish(signal) {
+    extraRoots: () => (base ? [] : [displacedDir(layout, plan.backupId)]),
+
+    async finish(signal, files) {
       // Binlogs the old server wrote after the backup and never archived still own their numbers.
       const seen = [...binlogChunks, ...(layout.binlogBasename ? await binlogFilesIn(layout.binlogBasename) : [])];
       if (!base) {
         const restored = new Set<string>(chunks.map(destinationOf));
-        const { dir, moved } = await displaceStrays(layout, restored, plan.backupId, instance.name);
+        const { dir, moved } = await displaceStrays(files, layout, restored, plan.backupId, instance.name);
         if (moved.length > 0) notes.push(`${moved.length} file(s) made after the backup were moved aside to ${dir}`);
       }
+      // The old server's GTID state at its shutdown belongs to its binlogs, not to the restored ones; the
+      // temporary server would read and delete it, so it is set aside (through the journal) first.
+      const stateFile = layout.binlogBasename ? `${layout.binlogBasename}.state` : undefined;
+      if (stateFile && !binlogChunks.includes(path.basename(stateFile)) && (await lstat(stateFile).catch(() => undefined))) await files.setAside(stateFile);
       const prefix = await indexPrefix(layout);
-      await writeBinlogIndex(layout, prefix, binlogChunks);
+      const owner = ownerOf(plan);
+      await writeBinlogIndex(files, layout, prefix, binlogChunks, owner ?? {});
       await checkLastBinlogInUse(layout, binlogChunks, ctx);
 
       const scratchRoot = instance.settings.scratchDir ? instance.resolvePath(instance.settings.scratchDir) : os.tmpdir();
       await mkdir(scratchRoot, { recursive: true });
       const run = await mkdtemp(path.join(scratchRoot, 'ebr-mariadb-run-'));
-      const owner = ownerOf(plan);
       const runAs = runAsUser(plan);
       // The temporary server runs as the files' owner: it needs its run directory, and a --to DIR that ebr made.
       if (owner && process.getuid?.() === 0) {
         await chown(run, owner.uid, owner.gid);
-        if (base) await chown(base, owner.uid, owner.gid);
+        if (base) await files.setAttributes(base, owner);
       }
+      // What the temporary server creates (redo logs, Aria logs, a new binlog) goes if the restore is undone.
+      for (const d of new Set([layout.datadir, layout.redoDir, layout.undoDir, layout.ariaDir, layout.binlogBasename && path.dirname(layout.binlogBasename)].filter((x): x is string => Boolean(x)))) await files.track(d);
       const details: Record<string, unknown> = {};
       try {
         throwIfAborted(signal, ctx);
-        const server = await startTempServer({ program: tools!.server, datadir: layout.datadir, scratch: run, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, base !== undefined), ...(plan.mode === 'partial' ? partialRecovery : [])], instance: instance.name }, signal);
+        const server = await startTempServer({ program: tools!.server, datadir: layout.datadir, scratch: run, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, base !== undefined), ...(plan.mode === 'partial' ? partialRecovery : [])], instance: instance.name, onSpawn: (pid) => files.ownProcess(pid) }, signal);
         try {
           const recovery = await recoveryReport(server.errorLog);
           notes.push(recoveryNote(recovery, layout.datadir));
           details.preparedAtRecovery = recovery.prepared;
+          faultPoint('temp-server');
           if (replay && store) {
             const fetched = path.join(run, 'binlogs');
             await mkdir(fetched);
@@ -147,7 +157,7 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
           await server.stop();
           if (state !== undefined) {
             const archived = store ? (await store.list(`${path.basename(layout.binlogBasename!)}.`)).map((e) => e.name).filter((n) => /\.\d+$/.test(n)) : [];
-            const name = await renumberFirstBinlog(layout, prefix, nextBinlogNumber([...seen, ...archived]));
+            const name = await renumberFirstBinlog(files, layout, prefix, nextBinlogNumber([...seen, ...archived]), owner ?? {});
             notes.push(`a new binlog history starts at ${name} with GTID state ${state || '(empty)'}, after every binlog the archive holds`);
             details.newBinlog = name;
           }

@@ -111,16 +111,16 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
 
     destinationOf,
 
-    async finish(signal) {
+    async finish(signal, files) {
       const notes: string[] = [];
       const restored: Record<string, string[]> = {};
       let prepared: number | undefined;
       const runAs = runAsUser(plan);
       try {
         throwIfAborted(signal, ctx);
-        await writeBinlogIndex(layout, await indexPrefix(layout), binlogs);
+        await writeBinlogIndex(files, layout, await indexPrefix(layout), binlogs, ownerOf(plan) ?? {});
         await checkLastBinlogInUse(layout, binlogs, ctx);
-        const server = await startTempServer({ program: tools!.server, datadir: base, scratch, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, true), ...partialRecovery], instance: instance.name }, signal);
+        const server = await startTempServer({ program: tools!.server, datadir: base, scratch, ...(runAs ? { runAs } : {}), options: [...serverOptions(point, layout, instance.settings, true), ...partialRecovery], instance: instance.name, onSpawn: (pid) => files.ownProcess(pid) }, signal);
         try {
           const recovery = await recoveryReport(server.errorLog);
           notes.push(recoveryNote(recovery, base));

@@ -4,20 +4,26 @@
  * meet them as orphans (a .ibd InnoDB does not know, a binlog the restored index does not list), so
  * they are moved into `<datadir>.ebr-displaced-<backup>` beside the data directory, never deleted.
  */
-import { mkdir, readdir, rename } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { RestoreFiles } from '../../src/adapter-api.js';
 import { EbrError } from '../../src/errors.js';
 import type { ServerLayout } from './mariadb-layout.js';
 
-export async function displaceStrays(l: ServerLayout, restored: Set<string>, backupId: string, instance: string): Promise<{ dir: string; moved: string[] }> {
-  const dir = `${l.datadir.replace(/\/+$/, '')}.ebr-displaced-${backupId}`;
+/** Where a restore in place moves what the backup does not hold; the restore declares it as one of its roots. */
+export function displacedDir(l: ServerLayout, backupId: string): string {
+  return `${l.datadir.replace(/\/+$/, '')}.ebr-displaced-${backupId}`;
+}
+
+/** Moves go through the restore's journal: undone if the restore fails, kept for the user if it succeeds. */
+export async function displaceStrays(files: RestoreFiles, l: ServerLayout, restored: Set<string>, backupId: string, instance: string): Promise<{ dir: string; moved: string[] }> {
+  const dir = displacedDir(l, backupId);
   const moved: string[] = [];
   const move = async (p: string) => {
     const rel = path.relative(l.datadir, p).startsWith('..') ? path.join('#outside', path.basename(p)) : path.relative(l.datadir, p);
     const to = path.join(dir, rel);
-    await mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
     try {
-      await rename(p, to);
+      await files.setAside(p, { keep: true, as: to });
     } catch (err) {
       throw new EbrError('restore', `cannot move ${p}, which the backup does not hold, aside to ${to}: ${(err as Error).message}`, {
         hint: `move it out of the data directory by hand (it was created after the backup), then run the restore again`,

@@ -21,6 +21,8 @@ export interface TempServerOptions {
   options: string[];
   instance: string;
   startTimeoutMs?: number;
+  /** Called with the server's pid as soon as it is spawned (the restore journals it, so a dead ebr's server is ended). */
+  onSpawn?: (pid: number) => Promise<void>;
 }
 
 export interface TempServer {
@@ -51,6 +53,7 @@ export async function startTempServer(o: TempServerOptions, signal: AbortSignal)
     ...o.options,
   ];
   const child: ResultPromise = execa(o.program, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cleanup: true, forceKillAfterDelay: 60_000 });
+  if (child.pid !== undefined) await o.onSpawn?.(child.pid);
   let exited = false;
   const done = child.then((r) => {
     exited = true;

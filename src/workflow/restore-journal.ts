@@ -16,6 +16,7 @@ import { copyWithDigest, type Digested } from '../archive/digest-copy.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { journalOf, journalSteps, type JournalRow } from '../catalog/restores.js';
 import { faultPoint } from '../util/fault.js';
+import { processStart, runnerIsDead, thisRunner } from '../util/runner.js';
 import { isInside, type DestinationGuard } from './restore-paths.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_NONBLOCK } = constants;
@@ -208,6 +209,10 @@ export class RestoreJournal implements RestoreFiles {
     await this.guard.check(p);
   }
 
+  async ownProcess(pid: number): Promise<void> {
+    journalSteps(this.cat, this.restoreId, [{ op: 'process', path: String(pid), details: { pid, start: processStart(pid) } }]);
+  }
+
   /** Undoes every step, newest first (see undoJournal). */
   async rollback(): Promise<string[]> {
     return undoJournal(journalOf(this.cat, this.restoreId));
@@ -241,7 +246,8 @@ export class RestoreJournal implements RestoreFiles {
 export async function undoJournal(rows: JournalRow[]): Promise<string[]> {
   const problems: string[] = [];
   // Directories the restore made go last, once everything put into them is gone.
-  const ordered = [...rows.filter((r) => r.op !== 'mkdir').reverse(), ...rows.filter((r) => r.op === 'mkdir').reverse()];
+  // Processes the restore started on the files first: nothing is put back under a running server.
+  const ordered = [...rows.filter((r) => r.op === 'process'), ...rows.filter((r) => r.op !== 'mkdir' && r.op !== 'process').reverse(), ...rows.filter((r) => r.op === 'mkdir').reverse()];
   // Entries the journal itself accounts for are never "new" to a tracked directory: undoing a set-aside
   // may already have put an old entry back under a name the directory did not hold when it was tracked.
   const known = new Set(rows.flatMap((r) => [r.path, r.details.aside, r.details.temp].filter((x): x is string => typeof x === 'string')));
@@ -308,6 +314,14 @@ async function undoStep(r: JournalRow, known: Set<string>): Promise<void> {
         const p = path.join(r.path, name);
         if (!keep.has(name) && !known.has(p)) await rm(p, { recursive: true, force: true });
       }
+      return;
+    }
+    case 'process': {
+      const runner = { host: thisRunner().host, pid: d.pid as number, start: d.start as string };
+      if (runnerIsDead(runner)) return;
+      process.kill(runner.pid, 'SIGKILL');
+      for (let i = 0; i < 200 && !runnerIsDead(runner); i++) await new Promise((res) => setTimeout(res, 50));
+      if (!runnerIsDead(runner)) throw new Error(`process ${runner.pid} that the restore started does not end`);
       return;
     }
     default:

@@ -5,11 +5,11 @@
  * rows. Also: a link planted inside the destination is refused before anything is written through it,
  * and an edited backup_label in the archive is refused.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ebrBin, runEbr, waitFor } from '../helpers/env.js';
+import { tree } from '../helpers/tree.js';
 import { initCluster, mkdirForPostgres, postgresTempDir, restoredCluster, writeEbrConfig, type Cluster, type EbrSetup } from './cluster.js';
 
 const tmp = postgresTempDir('ebr-pg-restore-kill-');
@@ -20,25 +20,6 @@ let tablespace: string;
 const started: Cluster[] = [];
 
 const ebr = (args: string[], env: NodeJS.ProcessEnv = {}) => runEbr(['--config', setup.config, ...args], { env, timeoutMs: 240_000 });
-
-/** Every entry under the directories, with its kind, mode, owner and content digest (or link target). */
-function tree(...roots: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const p = path.join(dir, name);
-      const st = lstatSync(p);
-      const head = `${st.mode.toString(8)} ${st.uid}:${st.gid}`;
-      if (st.isSymbolicLink()) out[p] = `${head} -> ${readlinkSync(p)}`;
-      else if (st.isDirectory()) {
-        out[p] = `${head} dir`;
-        walk(p);
-      } else out[p] = `${head} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`;
-    }
-  };
-  for (const r of roots) if (existsSync(r)) walk(r);
-  return out;
-}
 
 async function rows(c: Cluster): Promise<number> {
   const [r] = await c.query<{ n: number }>('SELECT count(*)::int AS n FROM orders', [], 'shop');
