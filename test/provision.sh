@@ -13,6 +13,7 @@ have mkfs.btrfs || need+=(btrfs-progs)
 have mkfs.xfs || need+=(xfsprogs)
 have sqlite3 || need+=(sqlite3)
 have losetup || need+=(mount)
+have strace || need+=(strace)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "provision: installing ${need[*]}"

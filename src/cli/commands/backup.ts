@@ -16,6 +16,8 @@ export function register(program: Command): void {
       try {
         const r = await runBackup({ config: cli.config(), instance, catalog, signal: cli.signal, ...(bar.listener ? { onProgress: bar.listener } : {}) });
         bar.stop();
+        // A warning is on stderr even under --quiet: something is left for the next command to repair.
+        if (!cli.opts.json) for (const w of r.warnings ?? []) process.stderr.write(`ebr: warning: ${w}\n`);
         cli.print(r, () =>
           [
             `backup ${r.backupId} of ${r.instance} complete`,
