@@ -58,35 +58,33 @@ export function beginRestore(
 }
 
 export function setRestoreStep(cat: Catalog, id: number, step: RestoreStep): void {
-  durably(cat, () => cat.db.prepare('UPDATE restores SET step = ? WHERE id = ?').run(step, id));
+  cat.durableTx(() => cat.db.prepare('UPDATE restores SET step = ? WHERE id = ?').run(step, id));
 }
 
 /** Ends a restore and frees the instance lock; durable, like every state change of a restore. */
 export function finishRestore(cat: Catalog, id: number, status: Exclude<RestoreStatus, 'running'>, fields: { outcome?: string; error?: string } = {}): void {
-  durably(cat, () =>
-    cat.tx(() => {
-      cat.db
-        .prepare("UPDATE restores SET status = ?, finished_at = ?, step = CASE WHEN ? = 'complete' THEN 'done' ELSE step END, outcome = ?, error = COALESCE(?, error) WHERE id = ?")
-        .run(status, now(), status, fields.outcome ?? null, fields.error ?? null, id);
-      const row = cat.db.prepare('SELECT instance FROM restores WHERE id = ?').get(id) as { instance: string | null } | undefined;
-      if (row?.instance) releaseLock(cat, row.instance, { kind: 'restore', restoreId: id });
-    }),
-  );
+  cat.durableTx(() => {
+    cat.db
+      .prepare("UPDATE restores SET status = ?, finished_at = ?, step = CASE WHEN ? = 'complete' THEN 'done' ELSE step END, outcome = ?, error = COALESCE(?, error) WHERE id = ?")
+      .run(status, now(), status, fields.outcome ?? null, fields.error ?? null, id);
+    const row = cat.db.prepare('SELECT instance FROM restores WHERE id = ?').get(id) as { instance: string | null } | undefined;
+    if (row?.instance) releaseLock(cat, row.instance, { kind: 'restore', restoreId: id });
+  });
 }
 
 /** Appends journal rows in one durable transaction, before the steps they describe are taken. */
 export function journalSteps(cat: Catalog, id: number, steps: Array<{ op: string; path: string; details?: Record<string, unknown> }>): number[] {
   if (steps.length === 0) return [];
-  return durably(cat, () =>
-    cat.tx(() => {
-      const { seq } = cat.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM restore_steps WHERE restore_id = ?').get(id) as { seq: number };
-      const insert = cat.db.prepare('INSERT INTO restore_steps (restore_id, seq, op, path, details) VALUES (?, ?, ?, ?, ?)');
-      return steps.map((s, i) => {
-        insert.run(id, seq + i + 1, s.op, s.path, s.details ? JSON.stringify(s.details) : null);
-        return seq + i + 1;
-      });
-    }),
-  );
+  // Durable: the journal must be on disk before the file step it describes, or a power loss could
+  // leave moved files that no journal row explains.
+  return cat.durableTx(() => {
+    const { seq } = cat.db.prepare('SELECT COALESCE(MAX(seq), 0) AS seq FROM restore_steps WHERE restore_id = ?').get(id) as { seq: number };
+    const insert = cat.db.prepare('INSERT INTO restore_steps (restore_id, seq, op, path, details) VALUES (?, ?, ?, ?, ?)');
+    return steps.map((s, i) => {
+      insert.run(id, seq + i + 1, s.op, s.path, s.details ? JSON.stringify(s.details) : null);
+      return seq + i + 1;
+    });
+  });
 }
 
 export function journalOf(cat: Catalog, id: number): JournalRow[] {
@@ -114,20 +112,4 @@ export function listRestores(cat: Catalog, o: { instance?: string; backupId?: st
   return cat.db
     .prepare(`SELECT r.*, COALESCE(r.instance, b.instance) AS instance FROM restores r LEFT JOIN backups b ON b.id = r.backup_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY r.id DESC`)
     .all(...args) as RestoreRow[];
-}
-
-/**
- * Runs a catalog write with synchronous=FULL: the journal must be on disk before the file step it
- * describes, or a power loss could leave moved files that no journal row explains. Phase journaling
- * inside a backup's window stays at NORMAL; restores are not in a window.
- */
-export function durably<T>(cat: Catalog, fn: () => T): T {
-  const before = cat.db.pragma('synchronous', { simple: true }) as number;
-  if (before >= 2) return fn();
-  cat.db.pragma('synchronous = FULL');
-  try {
-    return fn();
-  } finally {
-    cat.db.pragma(`synchronous = ${before}`);
-  }
 }
