@@ -6,7 +6,7 @@
  */
 import type { Catalog } from '../catalog/catalog.js';
 import { abandonedRestores, finishRestore, journalOf } from '../catalog/restores.js';
-import { commitJournal, undoJournal } from './restore-journal.js';
+import { commitJournal, undoJournal } from './restore-undo.js';
 
 export interface RecoveredRestore {
   restoreId: number;

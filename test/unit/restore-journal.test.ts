@@ -10,7 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { beginRestore, journalOf } from '../../src/catalog/restores.js';
 import { thisRunner } from '../../src/util/runner.js';
-import { RestoreJournal, undoJournal } from '../../src/workflow/restore-journal.js';
+import { RestoreJournal } from '../../src/workflow/restore-journal.js';
+import { undoJournal } from '../../src/workflow/restore-undo.js';
 import { DestinationGuard, checkMemberName } from '../../src/workflow/restore-paths.js';
 import { tempDir } from '../helpers/env.js';
 
