@@ -3,9 +3,10 @@
  * stream at once with parallelStreams 2), notes.db small, and a config whose target, staging and
  * schedule the test chooses. Plus what the tests read back: catalog rows, open descriptors, events.
  */
-import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { writeSqliteConfig } from '../sqlite/sqlite-instance.js';
 
 export interface FaultInstance {
   dir: string;
@@ -41,22 +42,13 @@ export function makeFaultInstance(
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  const config = path.join(dir, 'ebr.yaml');
-  writeFileSync(
-    config,
-    [
-      'catalog: ./var/catalog.db',
-      'instances:',
-      '  t:',
-      '    adapter: sqlite',
-      '    sqlite: { main: ./main.db, attach: { side: ./side.db, notes: ./notes.db }, busyTimeoutMs: 10000 }',
-      `    snapshot: { provider: copy, staging: ${o.staging ?? './var/staging'} }`,
-      `    target: { type: ${o.target ?? 'tar'}, path: ${o.targetPath ?? './var/backups'} }`,
-      `    parallelStreams: ${o.parallelStreams ?? 2}`,
-      ...(o.schedule ? [`    schedule: "${o.schedule}"`] : []),
-      '',
-    ].join('\n'),
-  );
+  const config = writeSqliteConfig(dir, {
+    ...(o.target ? { target: o.target } : {}),
+    ...(o.targetPath ? { targetPath: o.targetPath } : {}),
+    ...(o.staging ? { staging: o.staging } : {}),
+    ...(o.schedule ? { schedule: o.schedule } : {}),
+    parallelStreams: o.parallelStreams ?? 2,
+  });
   return { dir, config, catalog: path.join(dir, 'var/catalog.db'), files: [main, side, notes] };
 }
 

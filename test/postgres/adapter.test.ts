@@ -13,8 +13,8 @@ import type { InstanceConfig } from '../../src/config/load.js';
 import { EbrError } from '../../src/errors.js';
 import { logStoreFor } from '../../src/logs/log-store.js';
 import type { Space } from '../../src/model.js';
-import { ebrBin, waitFor } from '../helpers/env.js';
-import { initCluster, mkdirForPostgres, postgresTempDir, writeEbrConfig, type Cluster, type EbrSetup } from './cluster.js';
+import { waitFor } from '../helpers/env.js';
+import { archivingCluster, mkdirForPostgres, postgresTempDir, type Cluster, type EbrSetup } from './cluster.js';
 
 const tmp = postgresTempDir('ebr-pg-adapter-');
 let cluster: Cluster;
@@ -25,11 +25,7 @@ let oddOid: number;
 const never = new AbortController().signal;
 
 beforeAll(async () => {
-  if (!existsSync(ebrBin)) throw new Error(`${ebrBin} is missing: run \`npx tsc -p .\` before these tests (archive_command runs the built CLI)`);
-  cluster = await initCluster(tmp.dir);
-  setup = writeEbrConfig(tmp.dir, cluster);
-  cluster.conf({ archive_mode: 'on', archive_command: `'${setup.archiveCommand}'` });
-  await cluster.mustStart();
+  ({ cluster, setup } = await archivingCluster(tmp.dir));
   const ts = mkdirForPostgres(path.join(tmp.dir, 'ts1'));
   await cluster.query(`CREATE TABLESPACE ts1 LOCATION '${ts}'`);
   await cluster.query('CREATE DATABASE shop');

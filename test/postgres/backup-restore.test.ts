@@ -7,8 +7,8 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ebrBin, runEbr, spawnEbr, waitFor } from '../helpers/env.js';
-import { initCluster, mkdirForPostgres, postgresTempDir, restoredCluster, writeEbrConfig, type Cluster, type EbrSetup } from './cluster.js';
+import { runEbr, spawnEbr, waitFor } from '../helpers/env.js';
+import { archivingCluster, mkdirForPostgres, postgresTempDir, restoredCluster, type Cluster, type EbrSetup } from './cluster.js';
 
 const tmp = postgresTempDir('ebr-pg-e2e-');
 let cluster: Cluster;
@@ -48,11 +48,7 @@ async function startRestored(dir: string): Promise<Cluster> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(ebrBin)) throw new Error(`${ebrBin} is missing: run \`npx tsc -p .\` before these tests`);
-  cluster = await initCluster(tmp.dir);
-  setup = writeEbrConfig(tmp.dir, cluster);
-  cluster.conf({ archive_mode: 'on', archive_command: `'${setup.archiveCommand}'` });
-  await cluster.mustStart();
+  ({ cluster, setup } = await archivingCluster(tmp.dir));
   const ts = mkdirForPostgres(path.join(tmp.dir, 'ts1'));
   await cluster.query(`CREATE TABLESPACE ts1 LOCATION '${ts}'`);
   await cluster.query('CREATE DATABASE shop TABLESPACE ts1');

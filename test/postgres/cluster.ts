@@ -204,6 +204,16 @@ export function writeEbrConfig(dir: string, cluster: Cluster, options: { instanc
   return { config, backups, instance, archiveCommand };
 }
 
+/** A started cluster that archives its WAL into ebr's log archive through `ebr wal push`, with its ebr config. */
+export async function archivingCluster(dir: string): Promise<{ cluster: Cluster; setup: EbrSetup }> {
+  if (!existsSync(ebrBin)) throw new Error(`${ebrBin} is missing: run \`npx tsc -p .\` before these tests`);
+  const cluster = await initCluster(dir);
+  const setup = writeEbrConfig(dir, cluster);
+  cluster.conf({ archive_mode: 'on', archive_command: `'${setup.archiveCommand}'` });
+  await cluster.mustStart();
+  return { cluster, setup };
+}
+
 /** A cluster object for a restored data directory, on its own port. */
 export async function restoredCluster(data: string, socketDir: string): Promise<Cluster> {
   return new Cluster(data, await freePort(), socketDir);

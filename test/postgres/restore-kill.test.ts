@@ -8,9 +8,9 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ebrBin, runEbr, waitFor } from '../helpers/env.js';
+import { runEbr, waitFor } from '../helpers/env.js';
 import { tree } from '../helpers/tree.js';
-import { initCluster, mkdirForPostgres, postgresTempDir, restoredCluster, writeEbrConfig, type Cluster, type EbrSetup } from './cluster.js';
+import { archivingCluster, mkdirForPostgres, postgresTempDir, restoredCluster, type Cluster, type EbrSetup } from './cluster.js';
 
 const tmp = postgresTempDir('ebr-pg-restore-kill-');
 let cluster: Cluster;
@@ -27,11 +27,7 @@ async function rows(c: Cluster): Promise<number> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(ebrBin)) throw new Error(`${ebrBin} is missing: run \`npx tsc -p .\` before these tests`);
-  cluster = await initCluster(tmp.dir);
-  setup = writeEbrConfig(tmp.dir, cluster);
-  cluster.conf({ archive_mode: 'on', archive_command: `'${setup.archiveCommand}'` });
-  await cluster.mustStart();
+  ({ cluster, setup } = await archivingCluster(tmp.dir));
   tablespace = mkdirForPostgres(path.join(tmp.dir, 'ts1'));
   await cluster.query(`CREATE TABLESPACE ts1 LOCATION '${tablespace}'`);
   await cluster.query('CREATE DATABASE shop TABLESPACE ts1');

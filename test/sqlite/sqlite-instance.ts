@@ -36,6 +36,26 @@ export function makeInstance(dir: string, options: { provider?: string; target?:
     for (let i = 0; i < (options.padMiB ?? 0) * 16; i++) p.run(65536);
   })();
   db.close();
+  const config = writeSqliteConfig(dir, {
+    ...(options.provider ? { provider: options.provider } : {}),
+    ...(options.target ? { target: options.target } : {}),
+    maxBlockMs: options.maxBlockMs ?? 10000,
+  });
+  return { dir, config, main, side, notes };
+}
+
+export interface SqliteConfigOptions {
+  provider?: string;
+  staging?: string;
+  target?: 'tar' | 'dir';
+  targetPath?: string;
+  maxBlockMs?: number;
+  parallelStreams?: number;
+  schedule?: string;
+}
+
+/** ebr.yaml for instance `t` over main.db with side.db and notes.db attached, in dir; returns its path. */
+export function writeSqliteConfig(dir: string, o: SqliteConfigOptions = {}): string {
   const config = path.join(dir, 'ebr.yaml');
   writeFileSync(
     config,
@@ -45,13 +65,15 @@ export function makeInstance(dir: string, options: { provider?: string; target?:
       '  t:',
       '    adapter: sqlite',
       '    sqlite: { main: ./main.db, attach: { side: ./side.db, notes: ./notes.db }, busyTimeoutMs: 10000 }',
-      `    snapshot: { provider: ${options.provider ?? 'copy'}, staging: ./var/staging }`,
-      `    target: { type: ${options.target ?? 'tar'}, path: ./var/backups }`,
-      `    maxBlockMs: ${options.maxBlockMs ?? 10000}`,
+      `    snapshot: { provider: ${o.provider ?? 'copy'}, staging: ${o.staging ?? './var/staging'} }`,
+      `    target: { type: ${o.target ?? 'tar'}, path: ${o.targetPath ?? './var/backups'} }`,
+      ...(o.maxBlockMs !== undefined ? [`    maxBlockMs: ${o.maxBlockMs}`] : []),
+      ...(o.parallelStreams !== undefined ? [`    parallelStreams: ${o.parallelStreams}`] : []),
+      ...(o.schedule ? [`    schedule: "${o.schedule}"`] : []),
       '',
     ].join('\n'),
   );
-  return { dir, config, main, side, notes };
+  return config;
 }
 
 export function query<T>(file: string, sql: string, attach: Record<string, string> = {}): T {
