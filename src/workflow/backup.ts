@@ -19,7 +19,8 @@ import { thisRunner } from '../util/runner.js';
 import { holdWindow } from './block-window.js';
 import { adapterOf, instanceContext, providerOf, targetOf } from './context.js';
 import type { ProgressListener } from './progress.js';
-import { checkTargetSpace, streamSpaces, targetWriteFailure } from './stream.js';
+import { streamSpaces } from './stream.js';
+import { checkTargetSpace, targetWriteFailure } from './target-space.js';
 import { journalArchive, type JournaledArchive } from './archive-journal.js';
 
 const phaseErrorCode: Record<string, ErrorCode> = {
