@@ -83,8 +83,20 @@ export class FileSink {
   }
 
   private throwIfBroken(): void {
-    if (this.failure) throw this.failure;
-    if (this.out.destroyed) throw new TargetWriteError(this.path, Object.assign(new Error(`${this.path} was closed while it was written`), { code: 'ERR_STREAM_DESTROYED' }));
+    const broken = this.broken();
+    if (broken) throw broken;
+  }
+
+  /**
+   * Why the sink can take no more, if it cannot. A failed write destroys the stream at once but emits
+   * 'error' a tick later: in between, `errored` already holds the cause (ENOSPC, EIO), and that is what
+   * must be told, not the closed stream it left.
+   */
+  private broken(): TargetWriteError | undefined {
+    if (this.failure) return this.failure;
+    if (this.out.errored) return (this.failure = TargetWriteError.of(this.path, this.out.errored));
+    if (this.out.destroyed) return new TargetWriteError(this.path, Object.assign(new Error(`${this.path} was closed while it was written`), { code: 'ERR_STREAM_DESTROYED' }));
+    return undefined;
   }
 
   /**
@@ -103,7 +115,7 @@ export class FileSink {
       };
       const onDrain = () => done();
       const onError = (err: Error) => done(this.failure ?? TargetWriteError.of(this.path, err));
-      const onClose = () => done(this.failure ?? new TargetWriteError(this.path, Object.assign(new Error(`${this.path} was closed while it was written`), { code: 'ERR_STREAM_DESTROYED' })));
+      const onClose = () => done(this.broken());
       this.out.on('drain', onDrain);
       this.out.on('error', onError);
       this.out.on('close', onClose);

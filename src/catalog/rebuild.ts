@@ -20,6 +20,8 @@ export interface RebuiltBackup {
   instance: string;
   backupId: string;
   location: string;
+  /** When the backup started, from its manifest (present backups: from the catalog). */
+  startedAt?: string;
 }
 
 export interface SkippedArchive {
@@ -46,7 +48,7 @@ export async function rebuildCatalog(o: { config: Config; catalog: Catalog; inst
     throwIfAborted(o.signal, { instance: instance.name });
     const target = archiveTargetFor(instance.target);
     if (!target.list) {
-      report.skipped.push({ instance: instance.name, path: instance.target.path, reason: `a ${target.kind} target cannot list its archives` });
+      report.skipped.push({ instance: instance.name, path: instance.target.path ?? instance.target.type, reason: `a ${target.kind} target cannot list its archives` });
       continue;
     }
     for (const archive of await target.list(instance.name)) {
@@ -68,9 +70,11 @@ export async function rebuildCatalog(o: { config: Config; catalog: Catalog; inst
         report.skipped.push({ instance: instance.name, backupId: archive.backupId, path: path.join(archive.location, 'manifest.json'), reason: `the manifest cannot be recorded: ${(err as Error).message}` });
         continue;
       }
-      report.added.push(ref);
+      report.added.push({ ...ref, startedAt: found.manifest.startedAt });
     }
   }
+  // In the order the backups were taken: two ids of one second do not sort by time.
+  report.added.sort((a, b) => (a.startedAt ?? '').localeCompare(b.startedAt ?? '') || a.backupId.localeCompare(b.backupId));
   return report;
 }
 

@@ -49,6 +49,18 @@ describe('FileSink', () => {
     expect(outcome).toBeInstanceOf(TargetWriteError);
     await expect(sink.write(Buffer.alloc(1))).rejects.toThrow(/closed while it was written/);
   });
+
+  it('a write failure is told by its cause (ENOSPC), also in the tick between the stream dying and its error event', async () => {
+    const sink = new FileSink(path.join(t.dir, 'full'));
+    await sink.write(Buffer.alloc(16, 1));
+    // What fs.WriteStream does when a write fails: destroy(err) now, 'error' on the next tick.
+    const enospc = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+    (sink as unknown as { out: import('node:fs').WriteStream }).out.destroy(enospc);
+    const err = await sink.write(Buffer.alloc(1)).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(TargetWriteError);
+    expect((err as TargetWriteError).code).toBe('ENOSPC');
+    await expect(sink.close()).rejects.toMatchObject({ code: 'ENOSPC' });
+  });
 });
 
 describe('stream phase: one failing stream stops the others', () => {

@@ -155,6 +155,8 @@ export interface Measured {
   /** What ebr recorded: block → unblock, and the steps inside it. */
   windowMs?: number;
   steps?: Record<string, number>;
+  /** How long the stream phase took: what a writer waiting for the copy would have stalled for. */
+  streamMs?: number;
 }
 
 /** One `ebr backup` of an instance while the writer runs; the archive is removed after, to spare the disk. */
@@ -166,12 +168,15 @@ export async function measuredBackup(paths: LabPaths, lab: Lab, instance: string
   await until('the writer to commit after the backup', () => (writer.status()?.seq ?? 0) > seq + 5, 10_000);
   const { worstStallMs: stallMs, stalls } = writer.status()!;
   let windowStallMs: number | undefined;
+  let streamMs: number | undefined;
   const show = await run(paths.ebrBin, ['--config', lab.config, '--json', 'show', 'latest', '--instance', instance]);
   if (r.code === 0 && show.code === 0) {
     const phases = (JSON.parse(show.stdout) as { phases: Array<{ phase: string; startedAt: string; endedAt: string | null }> }).phases;
     const from = Date.parse(phases.find((p) => p.phase === 'acquire')!.startedAt);
     const to = Date.parse(phases.find((p) => p.phase === 'release')!.endedAt!);
     windowStallMs = Math.max(0, ...stalls.filter(([s, e]) => s <= to && e >= from).map(([s, e]) => e - s));
+    const stream = phases.find((p) => p.phase === 'stream');
+    if (stream?.endedAt) streamMs = Date.parse(stream.endedAt) - Date.parse(stream.startedAt);
   }
   let doc: { blockWindowMs?: number; windowSteps?: Record<string, number> } = {};
   try {
@@ -181,7 +186,7 @@ export async function measuredBackup(paths: LabPaths, lab: Lab, instance: string
   }
   const backups = path.join(lab.varDir, 'backups');
   if (existsSync(backups)) rmSync(backups, { recursive: true, force: true });
-  return { code: r.code, stderr: r.stderr, stallMs, ...(windowStallMs !== undefined ? { windowStallMs } : {}), ...(doc.blockWindowMs !== undefined ? { windowMs: doc.blockWindowMs } : {}), ...(doc.windowSteps ? { steps: doc.windowSteps } : {}) };
+  return { code: r.code, stderr: r.stderr, stallMs, ...(windowStallMs !== undefined ? { windowStallMs } : {}), ...(doc.blockWindowMs !== undefined ? { windowMs: doc.blockWindowMs } : {}), ...(doc.windowSteps ? { steps: doc.windowSteps } : {}), ...(streamMs !== undefined ? { streamMs } : {}) };
 }
 
 export function run(ebrBin: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {

