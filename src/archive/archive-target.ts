@@ -2,6 +2,8 @@
  * Where archives go. A target stores one backup as the layout of the design: manifest.json written
  * last, meta/ files, and one stream per space. Targets know nothing of databases.
  */
+import type { Codec } from './codec.js';
+import type { StoredStream } from './coded-space.js';
 import type { Manifest, ReadManifestFile } from './manifest.js';
 
 export interface BackupRef {
@@ -42,8 +44,19 @@ export interface SpaceWriter {
   /** Streams one file's bytes; the digest is computed while they are written. Exactly header.size bytes. */
   addFile(header: MemberHeader, source: AsyncIterable<Buffer>, signal: AbortSignal): Promise<WrittenMember>;
   addEntry(header: MemberHeader): Promise<WrittenMember>;
-  /** Flushes and fsyncs the stream. */
-  close(): Promise<{ file: string; bytes: number }>;
+  /** Flushes and makes the stream durable; `stored` is what reached the medium (after the codec), where the target can tell. */
+  close(): Promise<ClosedSpace>;
+}
+
+export interface ClosedSpace {
+  /** The stream's name in the archive (recorded in the manifest). */
+  file: string;
+  /** Bytes of the tar stream (before the codec). */
+  bytes: number;
+  /** What reached the medium: size and sha256 after the codec. */
+  stored?: StoredStream;
+  /** Where the stream lies on media that have places (tape volumes and file numbers); handed back to readSpace. */
+  placement?: Record<string, unknown>;
 }
 
 /** Space left on a target for a writer like ebr, and where it was measured. */
@@ -60,7 +73,8 @@ export interface ArchiveWriter {
   freeSpace?(): Promise<FreeSpace | undefined>;
   /** Bytes of this archive that reached the target so far (not those still buffered). */
   bytesWritten?(): number;
-  openSpace(space: string): Promise<SpaceWriter>;
+  /** One space's stream, its bytes encoded by `codec` (compression, encryption) on the way to the medium. */
+  openSpace(space: string, codec?: Codec): Promise<SpaceWriter>;
   writeMeta(name: string, data: string | Buffer): Promise<void>;
   /** Written last, atomically: a backup without a manifest is not complete. */
   writeManifest(manifest: Manifest): Promise<void>;
@@ -80,12 +94,25 @@ export interface ArchiveReader {
   /** The manifest with the sha256 of its bytes as stored, read once (restore and verify compare it with the catalog). */
   readManifestFile(): Promise<ReadManifestFile>;
   readMeta(name: string): Promise<Buffer>;
-  /** Reads one space's stream from its start, without reading the other spaces. */
-  readSpace(space: string, signal: AbortSignal): AsyncIterable<ReadMember>;
+  /**
+   * Reads one space's stream from its start, without reading the other spaces, decoded by `codec`. With
+   * `stored` (the manifest's record), the stored bytes are checked too, at the end of the stream.
+   */
+  readSpace(space: string, signal: AbortSignal, options?: ReadSpaceOptions): AsyncIterable<ReadMember>;
+}
+
+export interface ReadSpaceOptions {
+  codec?: Codec;
+  /** The manifest's record of the stored stream, checked at its end. */
+  stored?: StoredStream;
+  /** What close() gave as the space's placement, from the manifest. */
+  placement?: Record<string, unknown>;
 }
 
 export interface ArchiveTarget {
   readonly kind: string;
+  /** Spaces must be written one after another (a tape drive); parallel streams are for random-access media. */
+  readonly sequential?: boolean;
   /** Starts a new backup's archive; refuses if one already exists under that id. */
   create(ref: BackupRef): Promise<ArchiveWriter>;
   open(ref: BackupRef): Promise<ArchiveReader>;
@@ -101,6 +128,7 @@ export interface ArchiveTarget {
 
 export interface TargetSettings {
   type: string;
-  path: string;
+  /** Local targets' directory; remote ones (s3) have other keys, checked by their own schema. */
+  path?: string;
   [key: string]: unknown;
 }

@@ -8,7 +8,7 @@ import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from '.
 import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
 import { FileSink, TargetWriteError } from './file-sink.js';
-import { emptySha256 } from './tar-target.js';
+import { emptySha256 } from './tar-stream.js';
 
 /** The keys of `target:` with `type: dir`. */
 export const dirSettings = z.object({ type: z.string(), path: z.string() }).strict();

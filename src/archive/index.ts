@@ -10,8 +10,8 @@ import { tarSettings, tarTarget } from './tar-target.js';
 type TargetFactory = (settings: TargetSettings) => ArchiveTarget;
 
 const registered: Record<string, { create: TargetFactory; settings: z.AnyZodObject }> = {
-  dir: { create: dirTarget, settings: dirSettings },
-  tar: { create: tarTarget, settings: tarSettings },
+  dir: { create: (s) => dirTarget(dirSettings.parse(s)), settings: dirSettings },
+  tar: { create: (s) => tarTarget(tarSettings.parse(s)), settings: tarSettings },
 };
 
 export const archiveTargets: Record<string, TargetFactory> = Object.fromEntries(Object.entries(registered).map(([k, v]) => [k, v.create]));

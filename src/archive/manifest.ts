@@ -1,6 +1,8 @@
 /** manifest.json: the last file of every backup, and the only proof that the backup is whole. */
 import { createHash } from 'node:crypto';
 import type { BackupMeta } from '../model.js';
+import type { StoredCodec } from './codec.js';
+import type { StoredStream } from './coded-space.js';
 
 export const manifestFormat = 1;
 
@@ -28,6 +30,10 @@ export interface ManifestSpace {
   critical: boolean;
   kind: string;
   stream: string;
+  /** The stream as stored (after compression and encryption): size and sha256, checked by verify and restore. */
+  stored?: StoredStream;
+  /** Where the stream lies on the target's media (tape volumes and file numbers), as the target reported it. */
+  placement?: Record<string, unknown>;
   notes?: string[];
   details?: Record<string, unknown>;
 }
@@ -46,6 +52,8 @@ export interface Manifest {
   snapshotProvider: string;
   log: Pick<BackupMeta, 'logStart' | 'logEnd' | 'timeline'>;
   metaFiles: string[];
+  /** How streams and meta files are stored (compression, encryption with the wrapped data key); absent: as they are. */
+  codec?: StoredCodec;
   details?: Record<string, unknown>;
   spaces: ManifestSpace[];
   members: ManifestMember[];

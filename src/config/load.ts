@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import type { z } from 'zod';
 import type { SnapshotSettings } from '../snapshot/snapshot-provider.js';
 import type { TargetSettings } from '../archive/archive-target.js';
+import type { CompressionSettings, EncryptionSettings } from '../archive/codec.js';
 import { EbrError } from '../errors.js';
 import { expandEnv } from './env.js';
 import { configSchema } from './schema.js';
@@ -23,6 +24,10 @@ export interface InstanceConfig {
   schedule?: string;
   logSchedule?: string;
   retention?: { full: number };
+  /** How streams are stored; absent: as they are. */
+  compression?: CompressionSettings;
+  /** The user's key for AES-256-GCM; absent: in clear. keyFile is resolved against the config's directory. */
+  encryption?: EncryptionSettings;
   resolvePath(p: string): string;
 }
 
@@ -75,7 +80,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     // Each provider and target declares its own keys: a typo is refused, not silently ignored.
     checkSection(targetKeys, inst.target, `${at}.target`, `a ${inst.target.type} target`, file);
     checkSection(snapshotKeys, inst.snapshot, `${at}.snapshot`, `a ${inst.snapshot.provider} snapshot`, file);
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'retention', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'retention', 'compression', 'encryption', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -112,12 +117,14 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       adapter: adapter.vendor,
       settings,
       snapshot: { ...inst.snapshot, ...(inst.snapshot.staging ? { staging: resolvePath(inst.snapshot.staging) } : {}) },
-      target: { ...inst.target, path: isUrl(inst.target.path) ? inst.target.path : resolvePath(inst.target.path) },
+      target: { ...inst.target, ...(inst.target.path !== undefined ? { path: isUrl(inst.target.path) ? inst.target.path : resolvePath(inst.target.path) } : {}) },
       maxBlockMs: inst.maxBlockMs,
       parallelStreams: inst.parallelStreams,
       ...(inst.schedule ? { schedule: inst.schedule } : {}),
       ...(inst.logSchedule ? { logSchedule: inst.logSchedule } : {}),
       ...(inst.retention ? { retention: inst.retention } : {}),
+      ...(inst.compression ? { compression: inst.compression } : {}),
+      ...(inst.encryption ? { encryption: inst.encryption.keyFile !== undefined ? { keyFile: resolvePath(inst.encryption.keyFile) } : { key: inst.encryption.key! } } : {}),
       resolvePath,
     };
   }

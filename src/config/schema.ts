@@ -15,9 +15,27 @@ export const snapshotSchema = z
 export const targetSchema = z
   .object({
     type: z.string(),
-    path: z.string(),
+    /** Local targets' directory; an object store names its bucket instead (each target's schema says which). */
+    path: z.string().optional(),
   })
   .passthrough();
+
+/** How space streams, meta files and logs are stored: compressed per stream, the digest over the original bytes. */
+export const compressionSchema = z
+  .object({
+    type: z.enum(['zstd', 'lz4', 'gzip', 'none']),
+    level: z.number().int().optional(),
+  })
+  .strict();
+
+/** The user's 256-bit key: a file holding it, or the key itself through an `${ENV}` reference (hex or base64). */
+export const encryptionSchema = z
+  .object({
+    keyFile: z.string().optional(),
+    key: z.string().optional(),
+  })
+  .strict()
+  .refine((e) => (e.keyFile === undefined) !== (e.key === undefined), 'give exactly one of keyFile and key');
 
 export const instanceSchema = z
   .object({
@@ -31,6 +49,8 @@ export const instanceSchema = z
     /** cron for copying finished logs into the log archive between backups (adapters with syncLogs). */
     logSchedule: z.string().optional(),
     retention: z.object({ full: z.number().int().positive() }).strict().optional(),
+    compression: compressionSchema.optional(),
+    encryption: encryptionSchema.optional(),
   })
   .passthrough();
 

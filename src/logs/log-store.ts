@@ -28,13 +28,14 @@ const sidecarSuffix = '.sha256';
 
 /** The store of one instance's logs of one kind, under `<target.path>/<instance>/<kind>/`. */
 export function logStoreFor(instance: InstanceConfig, kind: LogKind): LogStore {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(instance.target.path)) {
-    throw new EbrError('config', `the log archive of instance ${instance.name} needs a directory, and target.path is the URL ${instance.target.path}`, {
+  const root = instance.target.path;
+  if (root === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(root)) {
+    throw new EbrError('config', `the log archive of instance ${instance.name} needs a directory, and its target (${instance.target.type}) has ${root === undefined ? 'no path' : `the URL ${root}`}`, {
       hint: 'use a target of type dir or tar (a local or mounted path) for instances that archive logs',
       context: { instance: instance.name },
     });
   }
-  return logStoreAt(path.join(instance.target.path, instance.name, kind), instance.name);
+  return logStoreAt(path.join(root, instance.name, kind), instance.name);
 }
 
 /** The store in one directory; created on the first put. */
