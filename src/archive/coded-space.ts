@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { EbrError } from '../errors.js';
-import type { ReadMember, SpaceWriter } from './archive-target.js';
+import type { ReadMember, ReadSpaceOptions, SpaceWriter } from './archive-target.js';
+import type { ManifestSpace } from './manifest.js';
 import { digestingSink, type ByteSink } from './byte-sink.js';
 import { identityCodec, type Codec } from './codec.js';
 import { readTarStream, tarSpaceWriter } from './tar-stream.js';
@@ -54,4 +55,9 @@ export async function* codedSpaceMembers(raw: AsyncIterable<Buffer>, label: stri
       context: { path: label },
     });
   }
+}
+
+/** How to read one space of a manifest back: its codec, and the stored stream and placement it recorded. */
+export function spaceReadOptions(space: ManifestSpace | undefined, codec: Codec): ReadSpaceOptions {
+  return { codec, ...(space?.stored ? { stored: space.stored } : {}), ...(space?.placement ? { placement: space.placement } : {}) };
 }

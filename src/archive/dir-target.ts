@@ -8,6 +8,7 @@ import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from '.
 import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
 import { FileSink, TargetWriteError } from './file-sink.js';
+import { identityCodec, type Codec } from './codec.js';
 import { emptySha256 } from './tar-stream.js';
 
 /** The keys of `target:` with `type: dir`. */
@@ -35,11 +36,11 @@ function dirWriter(dir: string, abort: () => Promise<void>): ArchiveWriter {
   const landed: Landed = { closed: 0, open: new Set() };
   return {
     location: dir,
-    async openSpace(space) {
+    async openSpace(space, codec) {
       const stream = `spaces/${safeName(space)}`;
       const base = path.join(dir, stream);
       await onTarget(base, () => mkdir(base));
-      return spaceWriter(base, stream, landed);
+      return spaceWriter(base, stream, landed, codec ?? identityCodec);
     },
     writeMeta: (name, data) => writeMetaAt(dir, name, data),
     writeManifest: (manifest) => writeFileAtomic(path.join(dir, 'manifest.json'), manifestText(manifest)),
@@ -71,7 +72,8 @@ interface Landed {
   open: Set<FileSink>;
 }
 
-function spaceWriter(base: string, stream: string, landed: Landed): SpaceWriter {
+/** Each member file is stored through the codec on its own: compressed or encrypted files are no longer plain copies. */
+function spaceWriter(base: string, stream: string, landed: Landed, codec: Codec): SpaceWriter {
   let bytes = 0;
   const dirs = new Set<string>([base]);
   return {
@@ -79,14 +81,15 @@ function spaceWriter(base: string, stream: string, landed: Landed): SpaceWriter 
       const file = memberPath(base, header.name);
       await mkdirBelow(base, path.dirname(file), dirs);
       const sink = new FileSink(file);
+      const coded = codec.wrapSink(sink);
       landed.open.add(sink);
       try {
-        const d = await copyWithDigest(source, (b) => sink.write(b), header.size, signal, header.name);
-        await sink.close();
+        const d = await copyWithDigest(source, (b) => coded.write(b), header.size, signal, header.name);
+        await coded.close();
         bytes += d.size;
         return { name: header.name, size: d.size, sha256: d.sha256, offset: 0 };
       } catch (err) {
-        sink.destroy();
+        coded.destroy();
         throw err;
       } finally {
         landed.open.delete(sink);
@@ -134,13 +137,15 @@ function dirReader(dir: string): ArchiveReader {
     readManifest: () => readManifestAt(dir),
     readManifestFile: () => readManifestFileAt(dir),
     readMeta: (name) => readMetaAt(dir, name),
-    async *readSpace(space, signal) {
+    async *readSpace(space, signal, options) {
+      const codec = options?.codec ?? identityCodec;
       const manifest = await readManifestAt(dir);
       const base = path.join(dir, 'spaces', safeName(space));
       for (const m of manifest.members.filter((x) => x.space === space)) {
         throwIfAborted(signal);
         const { sha256: _sha, space: _space, path: _path, stream: _stream, offset: _offset, details: _details, ...header } = m;
-        yield { header, body: m.type === 'file' ? readFileChunks(memberPath(base, m.name), signal) : empty() };
+        const file = memberPath(base, m.name);
+        yield { header, body: m.type === 'file' ? codec.decode(readFileChunks(file, signal), file, signal) : empty() };
       }
     },
   };

@@ -4,6 +4,7 @@
  * the backup is `complete` only after every member is written, fsynced and its digest recorded.
  */
 import type { ArchiveWriter } from '../archive/archive-target.js';
+import { codecForBackup } from '../archive/codec/index.js';
 import { TargetWriteError } from '../archive/file-sink.js';
 import { manifestFormat, manifestText, sha256Of, type Manifest } from '../archive/manifest.js';
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
@@ -104,7 +105,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const chunks = spaces.flatMap((s) => s.chunks);
     const volumes = volumesOf(chunks);
     await phase('check-snapshot', () => provider.check({ backupId, chunks, volumes }, signal));
-    await phase('check-target', () => checkTargetSpace(target, ref, spaces, ctx));
+    // The codec is made before anything is blocked: a missing or malformed key fails the backup here.
+    const codec = await phase('check-target', async () => {
+      await checkTargetSpace(target, ref, spaces, ctx);
+      return codecForBackup(instance);
+    });
 
     await phase('checkpoint', () => session.checkpoint(signal));
     // acquire (block + snapshot) and release (unblock) are journaled by the gate, which alone owns the window.
@@ -165,11 +170,15 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const frozen = snapshot;
     const streamed = await phase('stream', async () => {
       await frozen.open?.(signal);
-      return streamSpaces({ spaces, snapshot: frozen, writer: w, signal, context: ctx, parallel: instance.parallelStreams, mayVanish, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+      // A sequential medium (tape) takes one space after another.
+      const parallel = target.sequential ? 1 : instance.parallelStreams;
+      return streamSpaces({ spaces, snapshot: frozen, writer: w, codec, signal, context: ctx, parallel, mayVanish, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     });
 
     await phase('seal', async () => {
-      const metaFiles = Object.entries(window.meta.files ?? {});
+      // Meta files are stored through the codec too; the catalog's digests are of the bytes as stored.
+      const metaFiles: Array<[string, Buffer]> = [];
+      for (const [name, data] of Object.entries(window.meta.files ?? {})) metaFiles.push([name, await codec.encodeBuffer(Buffer.from(data))]);
       const startedAt = (cat.db.prepare('SELECT started_at FROM backups WHERE id = ?').get(backupId) as { started_at: string }).started_at;
       const manifest: Manifest = {
         format: manifestFormat,
@@ -184,6 +193,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         snapshotProvider: provider.kind,
         log: { logStart: window.meta.logStart, logEnd: window.meta.logEnd, timeline: window.meta.timeline },
         metaFiles: metaFiles.map(([n]) => n),
+        ...(codec.stored ? { codec: codec.stored } : {}),
         ...(window.meta.details || streamed.vanished.length ? { details: { ...(window.meta.details ?? {}), ...(streamed.vanished.length ? { vanishedChunks: streamed.vanished } : {}) } } : {}),
         spaces: streamed.spaces,
         members: streamed.members,
@@ -199,7 +209,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         await w.writeManifest(manifest);
       } catch (err) {
         if (!(err instanceof TargetWriteError)) throw err;
-        const left = Buffer.byteLength(manifestText(manifest)) + metaFiles.reduce((a, [, d]) => a + Buffer.byteLength(d), 0);
+        const left = Buffer.byteLength(manifestText(manifest)) + metaFiles.reduce((a, [, d]) => a + d.length, 0);
         throw await targetWriteFailure(err, w, left, { ...ctx, phase: 'seal' });
       }
     });

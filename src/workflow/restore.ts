@@ -8,7 +8,10 @@
  */
 import path from 'node:path';
 import type { ArchivedChunk, FileAttributes, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
-import type { ArchiveReader } from '../archive/archive-target.js';
+import type { ArchiveReader, ReadSpaceOptions } from '../archive/archive-target.js';
+import type { Codec } from '../archive/codec.js';
+import { codecForReading } from '../archive/codec/index.js';
+import { spaceReadOptions } from '../archive/coded-space.js';
 import type { Manifest, ManifestMember } from '../archive/manifest.js';
 import { findBackup, type BackupRow } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -75,7 +78,9 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const manifest = trustedManifest(cat, backup, await reader.readManifestFile(), ctx);
   const requested = chooseSpaces(manifest, o.partial, ctx);
   const mode = o.partial?.length ? 'partial' : 'full';
-  const meta = await readMeta(reader, manifest, backup, ctx);
+  // The key is checked here, before anything is written: a wrong or missing one fails the restore now.
+  const codec = await codecForReading(manifest.codec, instance);
+  const meta = await readMeta(reader, manifest, backup, codec, ctx);
   const targetDir = o.to ? path.resolve(o.to) : undefined;
   const plan: RestorePlan = {
     backupId: backup.id,
@@ -113,7 +118,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     const directories: Array<{ dest: string; m: ManifestMember }> = [];
     for (const space of toWrite) {
       const expected = members.filter((m) => m.space === space);
-      await extractSpace({ reader, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal, ctx: rctx });
+      const read = spaceReadOptions(manifest.spaces.find((s) => s.name === space), codec);
+      await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal, ctx: rctx });
     }
     meter.done();
     setRestoreStep(cat, restoreId, 'swap');
@@ -176,7 +182,7 @@ function chooseSpaces(manifest: Manifest, partial: string[] | undefined, ctx: Re
   return [...new Set(partial)];
 }
 
-async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, ctx: Record<string, unknown>): Promise<BackupMeta> {
+async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, codec: Codec, ctx: Record<string, unknown>): Promise<BackupMeta> {
   const files: Record<string, Buffer> = {};
   for (const name of manifest.metaFiles) {
     const data = await reader.readMeta(name);
@@ -187,7 +193,7 @@ async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: Backu
         context: { ...ctx, member: `meta/${name}` },
       });
     }
-    files[name] = data;
+    files[name] = await codec.decodeBuffer(data, `meta/${name}`);
   }
   return { files, ...manifest.log, ...(manifest.details ? { details: manifest.details } : {}) };
 }
@@ -199,6 +205,7 @@ function toChunk(m: ManifestMember): ArchivedChunk {
 
 interface ExtractOptions {
   reader: ArchiveReader;
+  read: ReadSpaceOptions;
   space: string;
   expected: ManifestMember[];
   destinations: Map<string, string>;
@@ -217,7 +224,7 @@ async function extractSpace(o: ExtractOptions): Promise<void> {
   const byName = new Map(o.expected.map((m) => [m.name, m]));
   const temps = journal.planTemps(o.expected.filter((m) => m.type !== 'directory').map((m) => o.destinations.get(m.name)!));
   const seen = new Set<string>();
-  for await (const { header, body } of o.reader.readSpace(space, signal)) {
+  for await (const { header, body } of o.reader.readSpace(space, signal, o.read)) {
     throwIfAborted(signal, { ...ctx, phase: 'restore', space });
     const m = byName.get(header.name);
     if (!m) throw damaged(`space ${space} holds a member ${JSON.stringify(header.name)} that the manifest does not list`, space, header.name, ctx);

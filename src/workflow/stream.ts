@@ -8,7 +8,8 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ArchiveWriter, MemberHeader } from '../archive/archive-target.js';
+import type { ArchiveWriter, ClosedSpace, MemberHeader } from '../archive/archive-target.js';
+import type { Codec } from '../archive/codec.js';
 import type { ManifestMember, ManifestSpace } from '../archive/manifest.js';
 import { readFileChunks } from '../archive/digest-copy.js';
 import { TargetWriteError } from '../archive/file-sink.js';
@@ -31,6 +32,8 @@ export async function streamSpaces(o: {
   spaces: Space[];
   snapshot: Snapshot;
   writer: ArchiveWriter;
+  /** How the streams are stored (compression, encryption); as they are when absent. */
+  codec?: Codec;
   signal: AbortSignal;
   parallel?: number;
   /** Chunk files missing from the frozen copy are left out (capabilities.chunksMayVanish) instead of failing. */
@@ -100,12 +103,12 @@ export async function streamSpaces(o: {
     const ctx = { ...o.context, phase: 'stream', space: space.name };
     let out;
     try {
-      out = await o.writer.openSpace(space.name);
+      out = await o.writer.openSpace(space.name, o.codec);
     } catch (err) {
       throw asEbrError(err, 'archive', ctx);
     }
     const members: ManifestMember[] = [];
-    let stream = '';
+    let closed: ClosedSpace;
     const files = space.chunks.filter((c) => c.type === 'file' && !vanished.has(c.name));
     const prefetch = new SmallFilePrefetch(
       files.map((c) => ({ key: c.name, path: o.snapshot.pathOf(c), size: sizes.get(c.name)! })),
@@ -141,12 +144,13 @@ export async function streamSpaces(o: {
       }
     }
     try {
-      ({ file: stream } = await out.close());
+      closed = await out.close();
     } catch (err) {
       throw asEbrError(err, 'archive', ctx);
     }
+    const stream = closed.file;
     for (const m of members) m.stream = stream;
-    return { space: { name: space.name, critical: space.critical, kind: space.kind, stream, ...(space.notes ? { notes: space.notes } : {}), ...(space.details ? { details: space.details } : {}) }, members };
+    return { space: { name: space.name, critical: space.critical, kind: space.kind, stream, ...(closed.stored ? { stored: closed.stored } : {}), ...(closed.placement ? { placement: closed.placement } : {}), ...(space.notes ? { notes: space.notes } : {}), ...(space.details ? { details: space.details } : {}) }, members };
   }
 }
 

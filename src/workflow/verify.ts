@@ -1,4 +1,6 @@
 /** Re-reads a backup's archive and checks the manifest and every member against the catalog's record; names the damaged space and member. */
+import { codecForReading } from '../archive/codec/index.js';
+import { spaceReadOptions } from '../archive/coded-space.js';
 import { digestOf } from '../archive/digest-copy.js';
 import { findBackup } from '../catalog/backups.js';
 import { membersOf } from '../catalog/discovery.js';
@@ -37,9 +39,12 @@ export async function runVerify(o: {
   const manifest = file.manifest;
   // The archive is compared with what the catalog recorded at seal before its own digests are believed.
   const damaged: Damage[] = manifestProblems(o.catalog, backup, file);
+  // A missing or wrong key is not damage: it is refused, naming the key the backup needs.
+  const codec = await codecForReading(manifest.codec, o.instance);
   for (const name of manifest.metaFiles) {
     const data = await reader.readMeta(name).catch((err: Error) => err);
-    const problem = data instanceof Error ? `cannot read meta/${name}: ${data.message}` : metaProblem(backup, name, data);
+    let problem = data instanceof Error ? `cannot read meta/${name}: ${data.message}` : metaProblem(backup, name, data);
+    if (!problem && !(data instanceof Error)) problem = await codec.decodeBuffer(data, `meta/${name}`).then(() => undefined, (err: Error) => err.message);
     if (problem) damaged.push({ space: '(meta)', member: name, problem });
   }
   const recorded = new Map(membersOf(o.catalog, backup.id).map((m) => [m.name, m]));
@@ -49,7 +54,7 @@ export async function runVerify(o: {
     const expected = new Map(manifest.members.filter((m) => m.space === space.name).map((m) => [m.name, m]));
     const seen = new Set<string>();
     try {
-      for await (const { header, body } of reader.readSpace(space.name, o.signal)) {
+      for await (const { header, body } of reader.readSpace(space.name, o.signal, spaceReadOptions(space, codec))) {
         const m = expected.get(header.name);
         if (!m) {
           damaged.push({ space: space.name, member: header.name, problem: 'not listed in the manifest' });
