@@ -39,6 +39,10 @@ export interface BackupRow {
   meta_sha256: string | null;
   /** Set when `ebr catalog rebuild` made this row from the archive's own manifest. */
   rebuilt_at: string | null;
+  /** JSON StoredCodec (schema 4): compression, and encryption with the wrapped data key; null: stored as is. */
+  codec: string | null;
+  /** Bytes of every space stream as stored (after the codec); null when a target could not tell. */
+  stored_bytes: number | null;
 }
 
 export interface PhaseRow {

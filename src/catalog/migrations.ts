@@ -123,4 +123,19 @@ export const migrations: string[] = [
     PRIMARY KEY (restore_id, seq)
   );
   `,
+  // 4: how each backup is stored — its codec (compression, encryption; never a key, the data key only
+  // wrapped) and each space's stream as stored (size, sha256, where on the media, e.g. tape volumes).
+  `
+  ALTER TABLE backups ADD COLUMN codec TEXT;
+  ALTER TABLE backups ADD COLUMN stored_bytes INTEGER;
+  CREATE TABLE streams (
+    backup_id TEXT NOT NULL REFERENCES backups(id),
+    space TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    stored_bytes INTEGER,
+    stored_sha256 TEXT,
+    placement TEXT,
+    PRIMARY KEY (backup_id, space)
+  );
+  `,
 ];

@@ -13,6 +13,7 @@ import { parseManifest, type Manifest } from '../archive/manifest.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { throwIfAborted } from '../errors.js';
 import { archiveTargetFor } from '../registry.js';
+import { recordStreams } from './streams.js';
 import { thisRunner } from '../util/runner.js';
 import { now, type Catalog } from './catalog.js';
 
@@ -174,6 +175,7 @@ function recordRebuilt(cat: Catalog, b: FoundBackup & { targetType: string; loca
       const space = critical.get(x.space);
       discovery.run(m.backupId, x.space, space?.kind ?? 'space', space?.critical ? 1 : 0, x.name, x.path, x.type, x.size, x.details ? JSON.stringify(x.details) : null);
     }
+    recordStreams(cat, m.backupId, m.spaces, m.codec);
   });
 }
 

@@ -10,6 +10,7 @@ import { manifestFormat, manifestText, sha256Of, type Manifest } from '../archiv
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { recordDiscovery, recordMembers, replaceDiscovery } from '../catalog/discovery.js';
+import { recordStreams } from '../catalog/streams.js';
 import { journalResource, journalResourceRemoved } from '../catalog/resources.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError, throwIfAborted, type ErrorCode } from '../errors.js';
@@ -199,6 +200,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         members: streamed.members,
       };
       recordMembers(cat, backupId, streamed.members);
+      recordStreams(cat, backupId, streamed.spaces, codec.stored);
       // The catalog vouches for the archive: restore and verify refuse a manifest or meta file edited since.
       updateBackup(cat, backupId, {
         manifest_sha256: sha256Of(manifestText(manifest)),

@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
+import type { StoredCodec } from '../../archive/codec.js';
 import { findBackup, phasesOf } from '../../catalog/backups.js';
 import { discoveryOf, membersOf } from '../../catalog/discovery.js';
 import { listRestores } from '../../catalog/restores.js';
+import { describeCodec, streamsOf } from '../../catalog/streams.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, table } from '../format.js';
 
@@ -18,7 +20,7 @@ export function register(program: Command): void {
       const phases = phasesOf(cat, b.id);
       const discovery = discoveryOf(cat, b.id);
       const members = new Map(membersOf(cat, b.id).map((m) => [m.name, m]));
-      const spaces = new Map<string, { name: string; kind: string; critical: boolean; chunks: number; bytes: number }>();
+      const spaces = new Map<string, { name: string; kind: string; critical: boolean; chunks: number; bytes: number; storedBytes?: number; placement?: unknown }>();
       for (const d of discovery) {
         const s = spaces.get(d.space) ?? { name: d.space, kind: d.space_kind, critical: d.critical === 1, chunks: 0, bytes: 0 };
         s.chunks++;
@@ -26,6 +28,8 @@ export function register(program: Command): void {
         spaces.set(d.space, s);
       }
       const restores = listRestores(cat, { backupId: b.id });
+      const codec = b.codec ? (JSON.parse(b.codec) as StoredCodec) : null;
+      const streams = new Map(streamsOf(cat, b.id).map((r) => [r.space, r]));
       const steps = b.window_steps ? (JSON.parse(b.window_steps) as Record<string, number>) : {};
       const doc = {
         id: b.id,
@@ -43,13 +47,18 @@ export function register(program: Command): void {
         target: b.target_type,
         location: b.location,
         bytes: b.bytes,
+        storedBytes: b.stored_bytes,
+        codec,
         members: b.members,
         runner: { host: b.runner_host, pid: b.runner_pid },
         rebuiltAt: b.rebuilt_at,
         server: b.server ? JSON.parse(b.server) : null,
         error: b.error ? JSON.parse(b.error) : null,
         phases: phases.map((p) => ({ phase: p.phase, startedAt: p.started_at, endedAt: p.ended_at, outcome: p.outcome, durationMs: p.duration_ms })),
-        spaces: [...spaces.values()],
+        spaces: [...spaces.values()].map((s) => {
+          const st = streams.get(s.name);
+          return { ...s, ...(st?.stored_bytes != null ? { storedBytes: st.stored_bytes } : {}), ...(st?.placement ? { placement: JSON.parse(st.placement) as unknown } : {}) };
+        }),
         restores: restores.map((r) => ({ id: r.id, mode: r.mode, targetDir: r.target_dir, startedAt: r.started_at, finishedAt: r.finished_at, status: r.status, step: r.step, outcome: r.outcome })),
       };
       cli.print(doc, () => {
@@ -69,8 +78,8 @@ export function register(program: Command): void {
             ? table(['PHASE', 'STARTED', 'TOOK', 'OUTCOME'], phases.map((p) => [p.phase, p.started_at.slice(11, 23), ms(p.duration_ms), p.outcome ?? 'unfinished']))
             : 'phases: not in the archive (the catalog that journaled them was rebuilt)',
           '',
-          table(['SPACE', 'KIND', 'CRITICAL', 'CHUNKS', 'SIZE'], [...spaces.values()].map((s) => [s.name, s.kind, s.critical ? 'yes' : '', s.chunks, bytes(s.bytes)])),
-          ...(b.bytes !== null ? [`\n${b.members} members, ${bytes(b.bytes)}`] : []),
+          table(['SPACE', 'KIND', 'CRITICAL', 'CHUNKS', 'SIZE', 'STORED'], doc.spaces.map((s) => [s.name, s.kind, s.critical ? 'yes' : '', s.chunks, bytes(s.bytes), s.storedBytes !== undefined ? bytes(s.storedBytes) : '-'])),
+          ...(b.bytes !== null ? [`\n${b.members} members, ${bytes(b.bytes)}${b.stored_bytes !== null ? `, stored as ${bytes(b.stored_bytes)}` : ''} (${describeCodec(codec)})`] : []),
           ...(restores.length
             ? ['', table(['RESTORE', 'MODE', 'INTO', 'STARTED', 'STATUS', 'OUTCOME'], restores.map((r) => [r.id, r.mode, r.target_dir ?? '(in place)', r.started_at.replace('T', ' ').slice(0, 19), r.status, (r.outcome ?? '').slice(0, 90)]))]
             : []),
