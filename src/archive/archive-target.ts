@@ -2,6 +2,7 @@
  * Where archives go. A target stores one backup as the layout of the design: manifest.json written
  * last, meta/ files, and one stream per space. Targets know nothing of databases.
  */
+import type { LogStore } from '../logs/log-store.js';
 import type { Codec } from './codec.js';
 import type { StoredStream } from './coded-space.js';
 import type { Manifest, ReadManifestFile } from './manifest.js';
@@ -124,6 +125,8 @@ export interface ArchiveTarget {
   locationOf?(ref: BackupRef): string;
   /** Space a new archive could use, asked before the window; undefined when the target cannot tell. */
   freeSpace?(ref: BackupRef): Promise<FreeSpace | undefined>;
+  /** The log archive beside the backups, for one instance and one log kind (WAL, binlogs…); absent when the target cannot hold one. */
+  logStore?(instance: string, kind: string): LogStore;
 }
 
 export interface TargetSettings {

@@ -7,6 +7,7 @@ import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, SpaceWriter } from './archive-target.js';
 import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, syncDir, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { copyWithDigest, readFileChunks } from './digest-copy.js';
+import { logStoreAt } from '../logs/log-store.js';
 import { FileSink, TargetWriteError } from './file-sink.js';
 import { identityCodec, type Codec } from './codec.js';
 import { emptySha256 } from './tar-stream.js';
@@ -29,6 +30,7 @@ export function dirTarget(settings: { path: string }): ArchiveTarget {
     list: (instance) => listBackupDirs(root, instance),
     locationOf: (ref) => backupDirOf(root, ref),
     freeSpace: (ref) => freeSpaceAt(backupDirOf(root, ref)),
+    logStore: (instance, kind) => logStoreAt(path.join(root, instance, kind), instance),
   };
 }
 

@@ -9,6 +9,7 @@ import type { ArchiveReader, ArchiveTarget, ArchiveWriter, MemberHeader } from '
 import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { codedSpaceMembers, codedSpaceWriter } from './coded-space.js';
 import { readFileChunks } from './digest-copy.js';
+import { logStoreAt } from '../logs/log-store.js';
 import { FileSink } from './file-sink.js';
 import { emptySha256 } from './tar-stream.js';
 
@@ -30,6 +31,7 @@ export function tarTarget(settings: { path: string }): ArchiveTarget {
     list: (instance) => listBackupDirs(root, instance),
     locationOf: (ref) => backupDirOf(root, ref),
     freeSpace: (ref) => freeSpaceAt(backupDirOf(root, ref)),
+    logStore: (instance, kind) => logStoreAt(path.join(root, instance, kind), instance),
   };
 }
 

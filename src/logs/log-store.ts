@@ -8,7 +8,6 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { InstanceConfig } from '../config/load.js';
 import { EbrError } from '../errors.js';
 import { syncDir } from '../archive/backup-dir.js';
 import { copyFileWithDigest, digestFile } from '../archive/digest-copy.js';
@@ -26,19 +25,10 @@ export type LogKind = 'wal' | 'binlog';
 
 const sidecarSuffix = '.sha256';
 
-/** The store of one instance's logs of one kind, under `<target.path>/<instance>/<kind>/`. */
-export function logStoreFor(instance: InstanceConfig, kind: LogKind): LogStore {
-  const root = instance.target.path;
-  if (root === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(root)) {
-    throw new EbrError('config', `the log archive of instance ${instance.name} needs a directory, and its target (${instance.target.type}) has ${root === undefined ? 'no path' : `the URL ${root}`}`, {
-      hint: 'use a target of type dir or tar (a local or mounted path) for instances that archive logs',
-      context: { instance: instance.name },
-    });
-  }
-  return logStoreAt(path.join(root, instance.name, kind), instance.name);
-}
-
-/** The store in one directory; created on the first put. */
+/**
+ * The store in one directory; created on the first put. Local targets keep it beside the backups,
+ * under `<target.path>/<instance>/<kind>/`, so a DBA can read it with plain `cp` and `sha256sum -c`.
+ */
 export function logStoreAt(root: string, instance?: string): LogStore {
   const ctx = (name: string, extra: Record<string, unknown> = {}) => ({ ...(instance ? { instance } : {}), path: path.join(root, name), ...extra });
   const fileOf = (name: string) => path.join(root, checkName(name));

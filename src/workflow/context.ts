@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { DbmsAdapter, InstanceContext } from '../adapter-api.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { EbrError } from '../errors.js';
-import { logStoreFor } from '../logs/log-store.js';
+import type { LogStore } from '../logs/log-store.js';
 import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
 
 export function adapterOf(instance: InstanceConfig): DbmsAdapter {
@@ -19,7 +19,7 @@ export function instanceContext(config: Config, instance: InstanceConfig): Insta
     settings: instance.settings,
     resolvePath: instance.resolvePath,
     configFile: config.file,
-    logStore: (kind) => logStoreFor(instance, kind),
+    logStore: (kind) => logStoreOf(instance, kind),
   };
 }
 
@@ -35,4 +35,16 @@ export function targetOf(instance: InstanceConfig) {
 
 export function hostName(): string {
   return os.hostname();
+}
+
+/** The instance's log archive of one kind, on its target (beside the backups, wherever they are). */
+export function logStoreOf(instance: InstanceConfig, kind: string): LogStore {
+  const target = targetOf(instance);
+  if (!target.logStore) {
+    throw new EbrError('config', `the ${target.kind} target of instance ${instance.name} cannot hold a log archive`, {
+      hint: 'use a target that keeps logs (dir, tar, s3, vtape) for an instance that archives its logs',
+      context: { instance: instance.name },
+    });
+  }
+  return target.logStore(instance.name, kind);
 }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EbrError } from '../../src/errors.js';
-import { logStoreAt, logStoreFor } from '../../src/logs/log-store.js';
+import { logStoreAt } from '../../src/logs/log-store.js';
+import { logStoreOf } from '../../src/workflow/context.js';
 import type { InstanceConfig } from '../../src/config/load.js';
 import { tempDir } from '../helpers/env.js';
 
@@ -88,12 +89,12 @@ describe('log store', () => {
     }
   });
 
-  it('puts the store under <target.path>/<instance>/<kind>/ and refuses URL targets', async () => {
-    const inst = { name: 'shop', target: { type: 'dir', path: path.join(tmp.dir, 'backups') } } as unknown as InstanceConfig;
-    await logStoreFor(inst, 'binlog').put('mariadb-bin.000001', source('e', 'binlog'));
-    expect(existsSync(path.join(tmp.dir, 'backups', 'shop', 'binlog', 'mariadb-bin.000001.sha256'))).toBe(true);
-    const s3 = { name: 'shop', target: { type: 's3', path: 's3://bucket/x' } } as unknown as InstanceConfig;
-    expect(() => logStoreFor(s3, 'wal')).toThrow(/needs a directory/);
+  it('puts the store of a local target under <target.path>/<instance>/<kind>/', async () => {
+    for (const type of ['dir', 'tar']) {
+      const inst = { name: 'shop', target: { type, path: path.join(tmp.dir, `backups-${type}`) } } as unknown as InstanceConfig;
+      await logStoreOf(inst, 'binlog').put('mariadb-bin.000001', source('e', 'binlog'));
+      expect(existsSync(path.join(tmp.dir, `backups-${type}`, 'shop', 'binlog', 'mariadb-bin.000001.sha256'))).toBe(true);
+    }
   });
 
   it('keeps one copy when many puts of the same log race', async () => {

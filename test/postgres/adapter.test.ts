@@ -11,7 +11,7 @@ import type { PostgresSettings } from '../../adapters/postgres/postgres-config.j
 import type { DbmsSession, InstanceContext } from '../../src/adapter-api.js';
 import type { InstanceConfig } from '../../src/config/load.js';
 import { EbrError } from '../../src/errors.js';
-import { logStoreFor } from '../../src/logs/log-store.js';
+import { logStoreOf } from '../../src/workflow/context.js';
 import type { Space } from '../../src/model.js';
 import { waitFor } from '../helpers/env.js';
 import { archivingCluster, mkdirForPostgres, postgresTempDir, type Cluster, type EbrSetup } from './cluster.js';
@@ -160,7 +160,7 @@ describe('preflight', () => {
 
 describe('the window', () => {
   it('returns backup_label, tablespace_map and the WAL range, and waits for the stop segment in the log store', async () => {
-    const store = logStoreFor({ name: 'pg', target: { type: 'tar', path: setup.backups } } as unknown as InstanceConfig, 'wal');
+    const store = logStoreOf({ name: 'pg', target: { type: 'tar', path: setup.backups } } as unknown as InstanceConfig, 'wal');
     const meta = await withSession(
       async (s) => {
         await s.checkpoint(never);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { InstanceConfig } from '../../config/load.js';
 import { EbrError } from '../../errors.js';
 import { archivedRanges } from '../../logs/binlog-sync.js';
-import { logStoreFor } from '../../logs/log-store.js';
+import { logStoreOf } from '../../workflow/context.js';
 import { findAdapter } from '../../registry.js';
 import { adapterOf, instanceContext } from '../../workflow/context.js';
 import { cliOf } from '../context.js';
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     .action(async (opts: { instance?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
       const instance = binlogInstance(cli.instance(opts.instance));
-      const ranges = await archivedRanges(logStoreFor(instance, 'binlog'), cli.signal);
+      const ranges = await archivedRanges(logStoreOf(instance, 'binlog'), cli.signal);
       const time = (s?: number) => (s ? new Date(s * 1000).toISOString().replace('.000Z', 'Z') : '');
       cli.print({ instance: instance.name, binlogs: ranges }, () =>
         table(

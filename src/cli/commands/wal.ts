@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EbrError } from '../../errors.js';
-import { logStoreFor } from '../../logs/log-store.js';
+import { logStoreOf } from '../../workflow/context.js';
 import { getWal, pushWal } from '../../logs/wal-archive.js';
 import { findAdapter } from '../../registry.js';
 import type { InstanceConfig } from '../../config/load.js';
@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .action(async (file: string, opts: { instance?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
       const instance = walInstance(cli.instance(opts.instance));
-      const outcome = await pushWal(logStoreFor(instance, 'wal'), file, cli.signal, { instance: instance.name, phase: 'wal push' });
+      const outcome = await pushWal(logStoreOf(instance, 'wal'), file, cli.signal, { instance: instance.name, phase: 'wal push' });
       if (cli.opts.json) cli.print({ pushed: file, outcome }, () => '');
     });
   wal
@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .action(async (name: string, dest: string, opts: { instance?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
       const instance = walInstance(cli.instance(opts.instance));
-      const found = await getWal(logStoreFor(instance, 'wal'), name, dest, cli.signal, { instance: instance.name, phase: 'wal get' });
+      const found = await getWal(logStoreOf(instance, 'wal'), name, dest, cli.signal, { instance: instance.name, phase: 'wal get' });
       if (cli.opts.json) cli.print({ name, found }, () => '');
       // Not found is how recovery learns it reached the end of the archive: a plain non-zero exit, no message.
       if (!found) process.exitCode = 1;
