@@ -52,6 +52,8 @@ export interface SqliteConfigOptions {
   maxBlockMs?: number;
   parallelStreams?: number;
   schedule?: string;
+  /** More keys of the instance, as YAML lines without the indentation (e.g. `compression: { type: zstd }`). */
+  extra?: string[];
 }
 
 /** ebr.yaml for instance `t` over main.db with side.db and notes.db attached, in dir; returns its path. */
@@ -70,6 +72,7 @@ export function writeSqliteConfig(dir: string, o: SqliteConfigOptions = {}): str
       ...(o.maxBlockMs !== undefined ? [`    maxBlockMs: ${o.maxBlockMs}`] : []),
       ...(o.parallelStreams !== undefined ? [`    parallelStreams: ${o.parallelStreams}`] : []),
       ...(o.schedule ? [`    schedule: "${o.schedule}"`] : []),
+      ...(o.extra ?? []).map((l) => `    ${l}`),
       '',
     ].join('\n'),
   );
