@@ -4,6 +4,8 @@ import path from 'node:path';
 import type { DbmsAdapter, InstanceContext } from '../adapter-api.js';
 import type { Config, InstanceConfig } from '../config/load.js';
 import { EbrError } from '../errors.js';
+import { codecForBackup, codecForReading } from '../archive/codec/index.js';
+import { codedLogStore } from '../logs/coded-log-store.js';
 import type { LogStore } from '../logs/log-store.js';
 import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
 
@@ -46,5 +48,7 @@ export function logStoreOf(instance: InstanceConfig, kind: string): LogStore {
       context: { instance: instance.name },
     });
   }
-  return target.logStore(instance.name, kind);
+  const encodes = (instance.compression !== undefined && instance.compression.type !== 'none') || instance.encryption !== undefined;
+  // Always through the coded layer: a log written while the instance compressed or encrypted is read back as such later too.
+  return codedLogStore(target.logStore(instance.name, kind), { encodes, forWriting: () => codecForBackup(instance), forReading: (stored) => codecForReading(stored, instance) }, { instance: instance.name, kind });
 }
