@@ -2,7 +2,7 @@
  * Benchmark (not a test): times `ebr backup` against pgBackRest and GNU tar on the same PostgreSQL
  * cluster, in the same run.
  *
- *   npm run bench:pgbackrest -- [--scale 50] [--runs 3]
+ *   npm run bench:pgbackrest -- [--scale 50] [--runs 3] [--compress none|zstd|lz4|gzip]
  *
  * Needs root (a loop device, dropping the page cache), btrfs-progs, PostgreSQL 15 (postgresql,
  * postgresql-contrib) and pgBackRest (apt-get install -y pgbackrest).
@@ -24,6 +24,10 @@
  * 0.7 × pgBackRest's (process-max 2). Everything it made is removed at the end, on failure and on
  * SIGINT/SIGTERM too. Compare ratios measured in one run, never absolute times across runs: the
  * machines are shared and noisy.
+ *
+ * With --compress, every method compresses the same way at its tool's default level: GNU tar pipes
+ * into `zstd -3` / `lz4 -1` / `gzip -6`, pgBackRest runs with compress-type zst/lz4/gz at those levels,
+ * and ebr with `compression: { type, level }` at the same level; the sizes written are printed too.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +43,16 @@ const opt = (name: string, def: string) => {
 };
 const scale = Number(opt('scale', '50'));
 const runs = Number(opt('runs', '3'));
+const compress = opt('compress', 'none');
+/** Each tool's compressor at one level, the same for all three. */
+const compressors: Record<string, { level: number; pipe: string; pgbackrest: string }> = {
+  none: { level: 0, pipe: '', pgbackrest: 'none' },
+  zstd: { level: 3, pipe: 'zstd -q -3 -T1', pgbackrest: 'zst' },
+  lz4: { level: 1, pipe: 'lz4 -q -1', pgbackrest: 'lz4' },
+  gzip: { level: 6, pipe: 'gzip -6', pgbackrest: 'gz' },
+};
+const compressor = compressors[compress];
+if (!compressor) throw new Error(`--compress must be one of ${Object.keys(compressors).join(', ')}, not ${compress}`);
 if (!Number.isInteger(scale) || scale < 1) throw new Error(`--scale must be a positive integer, not ${opt('scale', '')}`);
 if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a positive integer, not ${opt('runs', '')}`);
 // The built CLI; archive_command points at it too (the test helper's own path is right only under vitest).
@@ -180,7 +194,7 @@ async function main(): Promise<void> {
   for (const d of ['repo', 'log', 'lock']) mkdirForPostgres(path.join(brDir, d));
 
   cluster = await initCluster(pgRoot);
-  const setup = writeEbrConfig(ebrDir, cluster, { instance, provider: 'btrfs' });
+  const setup = writeEbrConfig(ebrDir, cluster, { instance, provider: 'btrfs', instanceLines: compress === 'none' ? [] : [`compression: { type: ${compress}, level: ${compressor.level} }`] });
   const archiveCommand = `${process.execPath} ${ebrMain} --config ${setup.config} wal push --instance ${instance} %p`;
   cluster.conf({ archive_mode: 'on', archive_command: `'${archiveCommand}'` });
   await cluster.mustStart();
@@ -201,7 +215,8 @@ async function main(): Promise<void> {
       `lock-path=${path.join(brDir, 'lock')}`,
       'log-level-console=warn',
       'log-level-file=off',
-      'compress-type=none',
+      `compress-type=${compressor.pgbackrest}`,
+      ...(compress === 'none' ? [] : [`compress-level=${compressor.level}`]),
       'start-fast=y',
       // pgBackRest does not own this cluster's archive_command (ebr does), so it cannot check its WAL.
       'archive-check=n',
@@ -242,7 +257,11 @@ async function main(): Promise<void> {
       const out = path.join(tarDir, `data-${i}.tar`);
       await settle();
       // Exit 1 is "a file changed as we read it": the server is up (as it is for the others).
-      const r = await run('sh', ['-c', 'tar -cf "$0" --exclude="$2/pg_wal/*" -C "$1" "$2" && sync', out, path.dirname(c.data), path.basename(c.data)], { okCodes: [0, 1] });
+      // pipefail: tar's own status counts in a pipe too; sync runs whatever tar said (exit 1 is taken, above).
+      const script = compressor.pipe
+        ? `set -o pipefail; tar -cf - --exclude="$2/pg_wal/*" -C "$1" "$2" | ${compressor.pipe} > "$0"; s=$?; sync; exit $s`
+        : 'tar -cf "$0" --exclude="$2/pg_wal/*" -C "$1" "$2"; s=$?; sync; exit $s';
+      const r = await run('bash', ['-c', script, out, path.dirname(c.data), path.basename(c.data)], { okCodes: [0, 1] });
       times.tar!.push(r.ms);
       written.tar = lstatSync(out).size;
       rmSync(out);
@@ -252,13 +271,14 @@ async function main(): Promise<void> {
     ebr: async () => {
       await settle();
       const r = await run(process.execPath, [ebrMain, '--config', setup.config, '--json', 'backup']);
-      const doc = JSON.parse(r.stdout) as { blockWindowMs: number; windowSteps: Record<string, number>; phases: Record<string, number>; location: string; bytes: number };
+      const doc = JSON.parse(r.stdout) as { backupId: string; blockWindowMs: number; windowSteps: Record<string, number>; phases: Record<string, number>; location: string; bytes: number };
       times.ebr!.push(r.ms);
       times.stream!.push(doc.phases.stream ?? NaN);
       windows.push(doc.blockWindowMs);
       for (const [k, v] of Object.entries(doc.phases)) ebrPhases.set(k, [...(ebrPhases.get(k) ?? []), v]);
       for (const [k, v] of Object.entries(doc.windowSteps ?? {})) ebrSteps.set(k.replace(mnt, '<mnt>'), [...(ebrSteps.get(k.replace(mnt, '<mnt>')) ?? []), v]);
-      written.ebr = doc.bytes;
+      const shown = JSON.parse((await run(process.execPath, [ebrMain, '--config', setup.config, '--json', 'show', doc.backupId])).stdout) as { storedBytes: number | null };
+      written.ebr = shown.storedBytes ?? doc.bytes;
       rmSync(doc.location, { recursive: true, force: true });
     },
   };
@@ -267,11 +287,12 @@ async function main(): Promise<void> {
     await settle();
     const r = await pgbackrest([`--process-max=${processMax}`, '--type=full', 'backup']);
     times[`br${processMax}`]!.push(r.ms);
-    const info = JSON.parse((await pgbackrest(['--output=json', 'info'])).stdout) as Array<{ backup: Array<{ label: string; info: { size: number } }> }>;
+    const info = JSON.parse((await pgbackrest(['--output=json', 'info'])).stdout) as Array<{ backup: Array<{ label: string; info: { size: number; repository?: { size?: number } } }> }>;
     const backups = info[0]?.backup ?? [];
     const last = backups.at(-1);
     if (!last) throw new Error(`pgbackrest info lists no backup after run ${i + 1}`);
-    written.pgbackrest = last.info.size;
+    // What the repository holds (compressed when compress-type says so), not the database's size.
+    written.pgbackrest = last.info.repository?.size ?? last.info.size;
     // pgBackRest never expires the only full backup: the older ones go, the newest stays until the next.
     for (const b of backups.slice(0, -1)) await pgbackrest([`--set=${b.label}`, 'expire']);
   }
@@ -298,7 +319,7 @@ async function main(): Promise<void> {
   ];
   const w = Math.max(...rows.map(([n]) => n.length));
   const mb = (b: number | undefined) => (b === undefined ? '-' : (b / 1e6).toFixed(0));
-  console.log(`\npgbench scale ${scale}: ${mb(bytes)} MB in the data directory without pg_wal (tar archive ${mb(written.tar)} MB, pgBackRest backup ${mb(written.pgbackrest)} MB, ebr streamed ${mb(written.ebr)} MB)`);
+  console.log(`\npgbench scale ${scale}: ${mb(bytes)} MB in the data directory without pg_wal (tar archive ${mb(written.tar)} MB, pgBackRest backup ${mb(written.pgbackrest)} MB, ebr stored ${mb(written.ebr)} MB); compression: ${compress}${compress === 'none' ? '' : ` level ${compressor.level}`}`);
   console.log(`loop-device btrfs, every output on the same filesystem; ${runs} runs, medians, page cache dropped before each run\n`);
   console.log(['method'.padEnd(w), 'ms'.padStart(8), 'MB/s'.padStart(6), 'x tar'.padStart(6), 'x pgBR2'.padStart(8), '  range ms'].join(' '));
   for (const [name, xs] of rows) {

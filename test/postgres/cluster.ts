@@ -180,7 +180,7 @@ export interface EbrSetup {
 }
 
 /** An ebr.yaml for one PostgreSQL instance, readable by postgres, with a log archive postgres may write. */
-export function writeEbrConfig(dir: string, cluster: Cluster, options: { instance?: string; provider?: string; maxBlockMs?: number; extra?: string } = {}): EbrSetup {
+export function writeEbrConfig(dir: string, cluster: Cluster, options: { instance?: string; provider?: string; maxBlockMs?: number; extra?: string; instanceLines?: string[] } = {}): EbrSetup {
   const instance = options.instance ?? 'pg';
   const backups = mkdirForPostgres(path.join(dir, 'backups'));
   mkdirForPostgres(path.join(backups, instance));
@@ -197,6 +197,7 @@ export function writeEbrConfig(dir: string, cluster: Cluster, options: { instanc
       `    snapshot: { provider: ${options.provider ?? 'copy'}, staging: ${path.join(dir, 'staging')} }`,
       `    target: { type: tar, path: ${backups} }`,
       `    maxBlockMs: ${options.maxBlockMs ?? 60000}`,
+      ...(options.instanceLines ?? []).map((l) => `    ${l}`),
       '',
     ].join('\n'),
   );
