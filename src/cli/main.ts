@@ -7,6 +7,7 @@ import * as backup from './commands/backup.js';
 import * as catalog from './commands/catalog.js';
 import * as daemon from './commands/daemon.js';
 import * as demo from './commands/demo.js';
+import * as exportBackup from './commands/export.js';
 import * as init from './commands/init.js';
 import * as list from './commands/list.js';
 import * as restore from './commands/restore.js';
@@ -27,7 +28,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, restore, restores, catalog, daemon, wal, binlog]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, catalog, daemon, wal, binlog]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);
