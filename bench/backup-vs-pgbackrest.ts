@@ -243,6 +243,8 @@ async function main(): Promise<void> {
   const ebrPhases = new Map<string, number[]>();
   const ebrSteps = new Map<string, number[]>();
   const written: Record<string, number> = {};
+  let lastTar: string | undefined;
+  let lastEbr: { backupId: string; location: string } | undefined;
 
   /** Waits for deleted snapshots to be cleaned and dirty data to be written, then drops the page cache. */
   const settle = async () => {
@@ -264,7 +266,9 @@ async function main(): Promise<void> {
       const r = await run('bash', ['-c', script, out, path.dirname(c.data), path.basename(c.data)], { okCodes: [0, 1] });
       times.tar!.push(r.ms);
       written.tar = lstatSync(out).size;
-      rmSync(out);
+      // The last one stays for the restore rounds.
+      if (lastTar) rmSync(lastTar);
+      lastTar = out;
     },
     br1: (i) => pgbackrestRun(1, i),
     br2: (i) => pgbackrestRun(2, i),
@@ -279,7 +283,8 @@ async function main(): Promise<void> {
       for (const [k, v] of Object.entries(doc.windowSteps ?? {})) ebrSteps.set(k.replace(mnt, '<mnt>'), [...(ebrSteps.get(k.replace(mnt, '<mnt>')) ?? []), v]);
       const shown = JSON.parse((await run(process.execPath, [ebrMain, '--config', setup.config, '--json', 'show', doc.backupId])).stdout) as { storedBytes: number | null };
       written.ebr = shown.storedBytes ?? doc.bytes;
-      rmSync(doc.location, { recursive: true, force: true });
+      if (lastEbr) rmSync(lastEbr.location, { recursive: true, force: true });
+      lastEbr = doc;
     },
   };
 
@@ -306,6 +311,40 @@ async function main(): Promise<void> {
     }
   }
 
+  // Restores of the last backup of each, into a fresh directory on the same filesystem, then sync.
+  const restoreTimes: Record<string, number[]> = { tar: [], br2: [], ebr: [] };
+  const into = (name: string) => mkdirForPostgres(path.join(mnt, `restore-${name}`));
+  const restores: Record<string, () => Promise<void>> = {
+    tar: async () => {
+      const d = into('tar');
+      await settle();
+      const script = compressor.pipe ? `${compressor.pipe.split(' ')[0]} -dc "$0" | tar -xf - -C "$1" && sync` : 'tar -xf "$0" -C "$1" && sync';
+      restoreTimes.tar!.push((await run('bash', ['-c', `set -o pipefail; ${script}`, lastTar!, d])).ms);
+      rmSync(d, { recursive: true, force: true });
+    },
+    br2: async () => {
+      const d = into('br');
+      await settle();
+      const r = await run('sh', ['-c', `runuser -u postgres -- pgbackrest --config=${conf} --stanza=${stanza} --process-max=2 --pg1-path="$0" restore && sync`, d]);
+      restoreTimes.br2!.push(r.ms);
+      rmSync(d, { recursive: true, force: true });
+    },
+    ebr: async () => {
+      const d = path.join(mnt, 'restore-ebr');
+      await settle();
+      const r = await run('sh', ['-c', `"$0" "$1" --config "$2" --quiet restore --backup "$3" --to "$4" && sync`, process.execPath, ebrMain, setup.config, lastEbr!.backupId, d]);
+      restoreTimes.ebr!.push(r.ms);
+      rmSync(d, { recursive: true, force: true });
+    },
+  };
+  for (let i = 0; i < runs; i++) {
+    const names = Object.keys(restores);
+    for (const m of [...names.slice(i % names.length), ...names.slice(0, i % names.length)]) {
+      await restores[m]!();
+      process.stderr.write(`restore ${i + 1}/${runs} ${m}: ${(restoreTimes[m]!.at(-1) ?? NaN).toFixed(0)} ms\n`);
+    }
+  }
+
   const tar = median(times.tar!);
   const br2 = median(times.br2!);
   const mbps = (ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
@@ -329,10 +368,17 @@ async function main(): Promise<void> {
   const listed = (m: Map<string, number[]>) => [...m].map(([k, v]) => `${k} ${median(v).toFixed(0)}`).join(', ');
   console.log(`\nebr block window: median ${median(windows).toFixed(1)} ms (range ${Math.min(...windows).toFixed(1)}–${Math.max(...windows).toFixed(1)} ms); steps (median ms): ${listed(ebrSteps)}`);
   console.log(`ebr phases (median ms): ${listed(ebrPhases)}`);
+  const rt = median(restoreTimes.tar!);
+  const rb = median(restoreTimes.br2!);
+  const re = median(restoreTimes.ebr!);
+  console.log(`\nrestore of the last backup into an empty directory, then sync (median ms, MB/s):`);
+  console.log(`  GNU tar -x ${rt.toFixed(0)} (${mbps(rt)}), pgBackRest restore process-max 2 ${rb.toFixed(0)} (${mbps(rb)}), ebr restore --to ${re.toFixed(0)} (${mbps(re)}): ${(re / rt).toFixed(2)} × tar, ${(re / rb).toFixed(2)} × pgBackRest`);
   const ebr = median(times.ebr!);
   const goal = (ok: boolean) => (ok ? 'met' : 'NOT met');
   console.log(`goal: full backup ≤ 1.05 × GNU tar: ${(ebr / tar).toFixed(2)} × → ${goal(ebr <= 1.05 * tar)}`);
   console.log(`goal: full backup ≤ 0.7 × pgBackRest (process-max 2): ${(ebr / br2).toFixed(2)} × → ${goal(ebr <= 0.7 * br2)}`);
+  console.log(`goal: restore ≤ 1.1 × GNU tar -x: ${(re / rt).toFixed(2)} × → ${goal(re <= 1.1 * rt)}`);
+  console.log(`goal: restore ≤ 0.6 × pgBackRest restore (process-max 2): ${(re / rb).toFixed(2)} × → ${goal(re <= 0.6 * rb)}`);
 }
 
 /** Waits until the archiver has no segment left to push, so it never runs inside a timed backup. */
