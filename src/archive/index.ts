@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { ArchiveTarget, TargetSettings } from './archive-target.js';
 import { dirSettings, dirTarget } from './dir-target.js';
+import { s3Settings, s3Target } from './s3/index.js';
 import { tarSettings, tarTarget } from './tar-target.js';
 
 type TargetFactory = (settings: TargetSettings) => ArchiveTarget;
@@ -12,6 +13,7 @@ type TargetFactory = (settings: TargetSettings) => ArchiveTarget;
 const registered: Record<string, { create: TargetFactory; settings: z.AnyZodObject }> = {
   dir: { create: (s) => dirTarget(dirSettings.parse(s)), settings: dirSettings },
   tar: { create: (s) => tarTarget(tarSettings.parse(s)), settings: tarSettings },
+  s3: { create: (s) => s3Target(s3Settings.parse(s)), settings: s3Settings },
 };
 
 export const archiveTargets: Record<string, TargetFactory> = Object.fromEntries(Object.entries(registered).map(([k, v]) => [k, v.create]));
