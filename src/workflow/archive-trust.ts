@@ -5,6 +5,8 @@
  * chunk's path at discovery, each meta file's sha256 — is compared with what the archive says before a
  * restore or verify trusts it; any difference is named, member by member.
  */
+import type { ArchiveReader } from '../archive/archive-target.js';
+import type { Codec } from '../archive/codec.js';
 import type { Manifest } from '../archive/manifest.js';
 import { sha256Of, type ReadManifestFile } from '../archive/manifest.js';
 import type { BackupRow } from '../catalog/backups.js';
@@ -83,4 +85,21 @@ export function metaProblem(backup: BackupRow, name: string, data: Buffer): stri
   if (recorded === undefined) return `meta/${name} is not one of the meta files the catalog recorded`;
   const got = sha256Of(data);
   return got === recorded ? undefined : `meta/${name} has sha256 ${got}, but the catalog recorded ${recorded}`;
+}
+
+/**
+ * The meta files of a backup, each checked against the catalog's digest of its stored bytes, then
+ * decoded (small: held in memory). `hint` says what the caller did not do (nothing was written).
+ */
+export async function trustedMetaFiles(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, codec: Codec, ctx: Record<string, unknown>, hint: string): Promise<Record<string, Buffer>> {
+  const files: Record<string, Buffer> = {};
+  for (const name of manifest.metaFiles) {
+    const data = await reader.readMeta(name).catch((err: Error) => {
+      throw new EbrError('archive', `cannot read meta/${name} of backup ${backup.id}: ${err.message}`, { hint, context: { ...ctx, member: `meta/${name}` }, cause: err });
+    });
+    const problem = metaProblem(backup, name, data);
+    if (problem) throw new EbrError('digestMismatch', `the archive of backup ${backup.id} does not match the catalog: ${problem}`, { hint, context: { ...ctx, member: `meta/${name}` } });
+    files[name] = await codec.decodeBuffer(data, `meta/${name}`);
+  }
+  return files;
 }

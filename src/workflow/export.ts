@@ -6,16 +6,9 @@
  * A damaged member, an error or a signal leaves no file. archiver writes these formats; backups keep
  * ebr's own tar writer (bench/tar-vs-archiver.ts measures why).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { rmSync, type Stats } from 'node:fs';
-import { link, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { TarArchive, ZipArchive, type Archiver, type EntryData } from 'archiver';
 import type { ArchiveReader } from '../archive/archive-target.js';
-import { syncDir } from '../archive/backup-dir.js';
-import type { Codec } from '../archive/codec.js';
 import { codecForReading } from '../archive/codec/index.js';
 import { spaceReadOptions } from '../archive/coded-space.js';
 import { manifestText, type Manifest, type ManifestMember } from '../archive/manifest.js';
@@ -24,14 +17,11 @@ import type { Catalog } from '../catalog/catalog.js';
 import { membersOf } from '../catalog/discovery.js';
 import type { InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError, throwIfAborted, type ErrorContext } from '../errors.js';
-import { metaProblem, trustedManifest } from './archive-trust.js';
+import { trustedManifest, trustedMetaFiles } from './archive-trust.js';
 import { targetOf } from './context.js';
+import { exportFormats, refuseExisting, writeAtomically, type Attrs, type ExportFormat, type Packer } from './export-file.js';
 
-export const exportFormats = ['zip', 'tgz'] as const;
-export type ExportFormat = (typeof exportFormats)[number];
-
-/** zlib's default, which `zip` and `gzip` use too: the archive is for people, not the hot path. */
-const compressionLevel = 6;
+export { exportFormats, writeAtomically, type ExportFormat };
 
 export interface ExportOptions {
   catalog: Catalog;
@@ -75,7 +65,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   await refuseExisting(output, o.force ?? false, ctx);
   // A missing or wrong key fails here, before the output is written.
   const codec = await codecForReading(manifest.codec, o.instance);
-  const meta = await readMeta(reader, manifest, backup, codec, ctx);
+  const meta = new Map(Object.entries(await trustedMetaFiles(reader, manifest, backup, codec, ctx, `no export was written; the archive was edited or damaged after the backup — run \`ebr verify ${backup.id}\`, and export another backup (\`ebr list\`)`)));
   const recorded = new Map(membersOf(o.catalog, backup.id).map((m) => [m.name, m]));
   const sealedAt = new Date(manifest.finishedAt);
   const bytes = await writeAtomically(output, format, o.force ?? false, o.signal, ctx, async (pack) => {
@@ -142,46 +132,6 @@ function parentsOf(name: string): string[] {
   const out: string[] = [];
   for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) out.push(name.slice(0, i));
   return out;
-}
-
-async function refuseExisting(output: string, force: boolean, ctx: ErrorContext): Promise<void> {
-  const st = await lstat(output).catch(() => undefined);
-  if (!st) return;
-  if (!force) throw new EbrError('usage', `${output} already exists; ebr export does not overwrite it`, { hint: 'pass --force to replace it, or name another --output', context: { ...ctx, path: output } });
-  if (!st.isFile()) throw new EbrError('usage', `${output} exists and is not a regular file; --force replaces only files`, { hint: 'name another --output', context: { ...ctx, path: output } });
-}
-
-/** The meta files, checked against the catalog's digests and decoded (small: held in memory). */
-async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, codec: Codec, ctx: ErrorContext): Promise<Map<string, Buffer>> {
-  const files = new Map<string, Buffer>();
-  for (const name of manifest.metaFiles) {
-    const data = await reader.readMeta(name).catch((err: Error) => {
-      throw new EbrError('archive', `cannot read meta/${name} of backup ${backup.id}: ${err.message}`, { context: { ...ctx, member: `meta/${name}` }, cause: err });
-    });
-    const problem = metaProblem(backup, name, data);
-    if (problem) {
-      throw new EbrError('digestMismatch', `the archive of backup ${backup.id} does not match the catalog: ${problem}`, {
-        hint: `no export was written; the archive was edited or damaged after the backup — run \`ebr verify ${backup.id}\`, and export another backup (\`ebr list\`)`,
-        context: { ...ctx, member: `meta/${name}` },
-      });
-    }
-    files.set(name, await codec.decodeBuffer(data, `meta/${name}`));
-  }
-  return files;
-}
-
-/** Appends entries to the archive one at a time; each resolves once archiver has taken the whole entry. */
-export interface Packer {
-  buffer(name: string, data: Buffer, date: Date): Promise<void>;
-  /** `source` is streamed (never held whole); `size` is what it must hold, so tar can stream it too. */
-  file(name: string, source: AsyncIterable<Buffer>, size: number, attrs: Attrs): Promise<void>;
-  directory(name: string, attrs: Attrs): Promise<void>;
-  symlink(name: string, target: string, attrs: Attrs): Promise<void>;
-}
-
-export interface Attrs {
-  mode: number | undefined;
-  date: Date;
 }
 
 interface PackSpaceOptions {
@@ -251,119 +201,4 @@ function damaged(message: string, space: string, member: string, ctx: ErrorConte
     hint: `no export was written; the archive is damaged — run \`ebr verify ${ctx.backupId}\`, and export another backup (\`ebr list\`)`,
     context: { ...ctx, space, member },
   });
-}
-
-/**
- * Writes the archive to a new temporary file beside `output` and moves it into place once archiver has
- * finished and the file is fsynced; on any failure or signal the temporary file is removed (also when a
- * second signal ends the process at once). Returns the archive's size.
- */
-export async function writeAtomically(output: string, format: ExportFormat, force: boolean, signal: AbortSignal, ctx: ErrorContext, fill: (pack: Packer) => Promise<void>): Promise<number> {
-  const temp = `${output}.ebr-export-${randomBytes(4).toString('hex')}`;
-  const fh = await openTemp(temp, ctx);
-  const removeOnExit = () => rmSync(temp, { force: true });
-  process.on('exit', removeOnExit);
-  const archive: Archiver = format === 'zip' ? new ZipArchive({ zlib: { level: compressionLevel } }) : new TarArchive({ gzip: true, gzipOptions: { level: compressionLevel } });
-  // The stream closes the handle when it finishes or is destroyed; the fsync is then made on a fresh one, as FileSink does.
-  const out = fh.createWriteStream({ highWaterMark: 8 << 20 });
-  // Whatever fails first (archiver, the file, the signal) ends the export; every step waits on it too.
-  let fail!: (err: unknown) => void;
-  const failure = new Promise<never>((_, reject) => (fail = reject));
-  failure.catch(() => undefined);
-  const written = pipeline(archive, out);
-  written.catch((err: unknown) => fail(asEbrError(err, 'archive', { ...ctx, path: output })));
-  // pipeline listens for archiver's errors only until it settles; these stay for what comes after.
-  archive.on('error', (err) => fail(err));
-  archive.on('warning', (err) => fail(err));
-  const onAbort = () => fail(new EbrError('cancelled', `cancelled${signal.reason instanceof Error ? `: ${signal.reason.message}` : ''}; no export was written`, { context: ctx }));
-  signal.addEventListener('abort', onAbort, { once: true });
-  if (signal.aborted) onAbort();
-  try {
-    await Promise.race([fill(packer(archive, failure)), failure]);
-    await Promise.race([archive.finalize(), failure]);
-    await Promise.race([written, failure]);
-    await Promise.race([fsyncFile(temp), failure]);
-    throwIfAborted(signal, ctx);
-    await place(temp, output, force, ctx);
-  } catch (err) {
-    archive.abort();
-    out.destroy();
-    await rm(temp, { force: true }).catch(() => undefined);
-    throw asEbrError(err, 'archive', { ...ctx, path: output });
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    process.off('exit', removeOnExit);
-  }
-  await syncDir(path.dirname(output)).catch(async (err: unknown) => {
-    await rm(output, { force: true }).catch(() => undefined);
-    throw asEbrError(err, 'archive', { ...ctx, path: output });
-  });
-  return archive.pointer();
-}
-
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-async function openTemp(temp: string, ctx: ErrorContext): Promise<FileHandle> {
-  try {
-    // 'wx': created here, never an existing file.
-    return await open(temp, 'wx', 0o640);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const dir = path.dirname(temp);
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new EbrError('usage', `cannot write the export into ${dir}: it does not exist`, { hint: 'create the directory first, or name another --output', context: { ...ctx, path: dir }, cause: err });
-    throw new EbrError('archive', `cannot create a file in ${dir}: ${(err as Error).message}`, { hint: 'name an --output in a directory you can write', context: { ...ctx, path: dir }, cause: err });
-  }
-}
-
-/** Without --force a hard link puts the file in place, failing if the name was taken meanwhile; --force renames over it. */
-async function place(temp: string, output: string, force: boolean, ctx: ErrorContext): Promise<void> {
-  if (force) return rename(temp, output);
-  try {
-    await link(temp, output);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new EbrError('usage', `${output} appeared while the export was written; ebr export does not overwrite it`, { hint: 'pass --force to replace it, or name another --output', context: { ...ctx, path: output } });
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
-    // A file system without hard links: check, then rename.
-    await refuseExisting(output, false, ctx);
-    return rename(temp, output);
-  }
-  await rm(temp);
-}
-
-function packer(archive: Archiver, failure: Promise<never>): Packer {
-  // One entry at a time: resolves on archiver's 'entry' for it, rejects when its source or the archive fails.
-  const append = (source: Buffer | Readable, data: EntryData & Record<string, unknown>): Promise<void> => {
-    let onEntry!: () => void;
-    let onError!: (err: Error) => void;
-    const taken = new Promise<void>((resolve, reject) => {
-      onEntry = resolve;
-      onError = reject;
-      archive.once('entry', onEntry);
-      if (source instanceof Readable) source.once('error', onError);
-      archive.append(source, data);
-    });
-    return Promise.race([taken, failure]).finally(() => {
-      archive.off('entry', onEntry);
-      if (source instanceof Readable) {
-        source.off('error', onError);
-        if (!source.readableEnded) source.destroy();
-      }
-    });
-  };
-  return {
-    buffer: (name, data, date) => append(data, { name, date, mode: 0o644 }),
-    file: (name, source, size, a) =>
-      // objectMode off: the buffer is counted in bytes. `stats` with the size makes archiver's tar stream the entry instead of collecting it in memory.
-      append(Readable.from(source, { objectMode: false, highWaterMark: 1 << 20 }), { name, date: a.date, mode: a.mode ?? 0o644, stats: { size } as Stats }),
-    directory: (name, a) => append(Buffer.alloc(0), { name, type: 'directory', date: a.date, mode: a.mode ?? 0o755 }),
-    symlink: (name, target, a) => append(Buffer.alloc(0), { name, type: 'symlink', linkname: target, date: a.date, mode: a.mode ?? 0o777 }),
-  };
 }

@@ -23,7 +23,7 @@ import type { BackupMeta } from '../model.js';
 import { faultPoint } from '../util/fault.js';
 import { thisRunner } from '../util/runner.js';
 import { parseUntil } from '../util/time.js';
-import { metaProblem, trustedManifest } from './archive-trust.js';
+import { trustedManifest, trustedMetaFiles } from './archive-trust.js';
 import { adapterOf, instanceContext, targetOf } from './context.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 import { RestoreJournal, type StagedFile } from './restore-journal.js';
@@ -183,18 +183,7 @@ function chooseSpaces(manifest: Manifest, partial: string[] | undefined, ctx: Re
 }
 
 async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, codec: Codec, ctx: Record<string, unknown>): Promise<BackupMeta> {
-  const files: Record<string, Buffer> = {};
-  for (const name of manifest.metaFiles) {
-    const data = await reader.readMeta(name);
-    const problem = metaProblem(backup, name, data);
-    if (problem) {
-      throw new EbrError('digestMismatch', `the archive of backup ${backup.id} does not match the catalog: ${problem}`, {
-        hint: 'nothing was written; the archive was edited or damaged after the backup — restore another backup (`ebr list`)',
-        context: { ...ctx, member: `meta/${name}` },
-      });
-    }
-    files[name] = await codec.decodeBuffer(data, `meta/${name}`);
-  }
+  const files = await trustedMetaFiles(reader, manifest, backup, codec, ctx, 'nothing was written; the archive was edited or damaged after the backup — restore another backup (`ebr list`)');
   return { files, ...manifest.log, ...(manifest.details ? { details: manifest.details } : {}) };
 }
 
