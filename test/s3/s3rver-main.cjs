@@ -65,10 +65,10 @@ function s3Error(ctx, status, code, message) {
 
 // Before s3rver's own routes (index 0 is its logger).
 app.middleware.splice(1, 0, async (ctx, next) => {
-  const m = /^\/([^/]+)(?:\/(.+))?$/.exec(ctx.path);
+  const m = /^\/([^/]+)(?:\/(.*))?$/.exec(ctx.path);
   if (!m) return next();
   const b = decodeURIComponent(m[1]);
-  const key = m[2] === undefined ? undefined : m[2].split('/').map(decodeURIComponent).join('/');
+  const key = !m[2] ? undefined : m[2].split('/').map(decodeURIComponent).join('/');
   if (ctx.method === 'GET' && key === undefined && 'uploads' in ctx.query) {
     if (!fs.existsSync(path.join(directory, b))) return s3Error(ctx, 404, 'NoSuchBucket', 'The specified bucket does not exist');
     const prefix = ctx.query.prefix || '';
