@@ -32,6 +32,8 @@ export class TapeSetReader {
   private label: TapeLabel | undefined;
   private looked = false;
   private manifest: FoundManifest | undefined;
+  /** `volume:file` when the drive was left right after that tape file's header (a seek back to it saved, which costs a rewind on a drive). */
+  private afterHeader: string | undefined;
 
   constructor(private readonly o: TapeReaderOptions) {}
 
@@ -108,7 +110,9 @@ export class TapeSetReader {
     const count = await this.o.drive.fileCount(signal);
     if (count < 2) return undefined;
     await this.o.drive.seekFile(count - 1, signal);
-    return { file: count - 1, header: parseHeader(await this.o.drive.readBlock(signal), this.where(volume, count - 1), { backupId: this.o.ref.backupId }) };
+    const header = parseHeader(await this.o.drive.readBlock(signal), this.where(volume, count - 1), { backupId: this.o.ref.backupId });
+    this.afterHeader = `${volume}:${count - 1}`;
+    return { file: count - 1, header };
   }
 
   /** A tape file whose header gives its size (meta files, the manifest): its parts follow in file 1 of the next volumes. */
@@ -117,10 +121,13 @@ export class TapeSetReader {
     const parts: Buffer[] = [];
     let got = 0;
     for (let part = 1, v = volume, f = file; ; part++, v++, f = 1) {
-      await this.ensureVolume(v, signal);
       const where = this.where(v, f);
-      await this.o.drive.seekFile(f, signal);
-      parseHeader(await this.o.drive.readBlock(signal), where, { backupId: this.o.ref.backupId, kind: first.kind, name: first.name, part, offset: got });
+      if (this.afterHeader !== `${v}:${f}`) {
+        await this.ensureVolume(v, signal);
+        await this.o.drive.seekFile(f, signal);
+        parseHeader(await this.o.drive.readBlock(signal), where, { backupId: this.o.ref.backupId, kind: first.kind, name: first.name, part, offset: got });
+      }
+      this.afterHeader = undefined;
       for (let b = await this.o.drive.readBlock(signal); b; b = await this.o.drive.readBlock(signal)) {
         const take = Math.min(b.length, total - got);
         if (take < b.length && !isZero(b.subarray(take))) throw this.damaged(where, 'has data past the size its header records');
@@ -135,6 +142,7 @@ export class TapeSetReader {
   }
 
   private async *segmentBytes(seg: Segment, expect: HeaderExpectation, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    this.afterHeader = undefined;
     await this.ensureVolume(seg.volume, signal);
     const { drive } = this.o;
     const where = this.where(seg.volume, seg.file);
@@ -178,6 +186,7 @@ export class TapeSetReader {
   }
 
   private async loadedLabel(signal?: AbortSignal): Promise<TapeLabel | undefined> {
+    this.afterHeader = undefined;
     try {
       await this.o.drive.seekFile(0, signal);
       return parseLabel(await this.o.drive.readBlock(signal));
