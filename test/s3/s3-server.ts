@@ -15,6 +15,9 @@ import type { S3Options, S3SettingsInput } from '../../src/archive/s3/index.js';
 /** s3rver's fixed account: what every test process gives the SDK's default chain through its environment. */
 export const s3Credentials = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } as const;
 
+// The SDK's Node 20 deprecation notice would interleave with every test's output.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 export interface S3Server {
   endpoint: string;
   port: number;
