@@ -252,11 +252,11 @@ function lockManifests(until: Date) {
   return (client: import('@aws-sdk/client-s3').S3Client) => {
     client.middlewareStack.add(
       (next, context) => async (args) => {
-        const input = args.input as { Key?: string; Delete?: { Objects?: Array<{ Key?: string }> } };
+        const input = args.input as { Key?: string; Delete?: { Objects?: Array<{ Key: string }> } };
         if (context.commandName === 'DeleteObjectsCommand' && input.Delete?.Objects) {
           const locked = input.Delete.Objects.filter((o) => o.Key?.endsWith('/manifest.json'));
           const rest = input.Delete.Objects.filter((o) => !o.Key?.endsWith('/manifest.json'));
-          const out = rest.length ? await next({ ...args, input: { ...input, Delete: { ...input.Delete, Objects: rest } } }) : { output: { $metadata: {} }, response: {} };
+          const out = rest.length ? await next({ ...args, input: { ...input, Delete: { ...input.Delete, Objects: rest } } as typeof args.input }) : { output: { $metadata: {} }, response: {} };
           const output = out.output as { Errors?: unknown[] };
           output.Errors = [...(output.Errors ?? []), ...locked.map((o) => ({ Key: o.Key, Code: 'AccessDenied', Message: 'Access Denied because object protected by object lock.' }))];
           return out;
