@@ -196,3 +196,8 @@ export function keptBackups(cat: Catalog, instance: string): BackupRow[] {
 export function markRemoved(cat: Catalog, id: string): void {
   cat.durableTx(() => cat.db.prepare('UPDATE backups SET removed_at = ? WHERE id = ?').run(now(), id));
 }
+
+/** Retention could not remove the archive and it is still whole: the backup is kept after all. */
+export function unmarkRemoved(cat: Catalog, id: string): void {
+  cat.durableTx(() => cat.db.prepare('UPDATE backups SET removed_at = NULL WHERE id = ?').run(id));
+}

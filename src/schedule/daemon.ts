@@ -40,7 +40,7 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
           const r = await runBackup({ config: o.config, instance, catalog: o.catalog, signal: o.signal });
           emit(instance.name, 'backup-complete', { backupId: r.backupId, bytes: r.bytes, blockWindowMs: Math.round(r.blockWindowMs * 10) / 10, ...(r.warnings ? { warnings: r.warnings } : {}) });
           const kept = await applyRetention(o.catalog, instance);
-          if (kept.removed.length || kept.skipped) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
+          if (kept.removed.length || kept.skipped || kept.refused) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
         } catch (err) {
           const e = asEbrError(err, 'internal', { instance: instance.name });
           emit(instance.name, 'backup-failed', { error: e.message, hint: e.hint, backupId: e.context.backupId, phase: e.context.phase });
