@@ -7,7 +7,6 @@
  * skipped. The data itself is not read: `ebr verify` does that.
  */
 import { createHash } from 'node:crypto';
-import path from 'node:path';
 import type { ListedArchive } from '../archive/archive-target.js';
 import { parseManifest, type Manifest } from '../archive/manifest.js';
 import type { Config, InstanceConfig } from '../config/load.js';
@@ -68,7 +67,7 @@ export async function rebuildCatalog(o: { config: Config; catalog: Catalog; inst
         recordRebuilt(o.catalog, { ...found, targetType: target.kind, location: archive.location });
       } catch (err) {
         // A manifest that parses but lacks what a row needs (hand-edited, or from a broken ebr).
-        report.skipped.push({ instance: instance.name, backupId: archive.backupId, path: path.join(archive.location, 'manifest.json'), reason: `the manifest cannot be recorded: ${(err as Error).message}` });
+        report.skipped.push({ instance: instance.name, backupId: archive.backupId, path: `${archive.location}/manifest.json`, reason: `the manifest cannot be recorded: ${(err as Error).message}` });
         continue;
       }
       report.added.push({ ...ref, startedAt: found.manifest.startedAt });
@@ -91,7 +90,7 @@ async function readArchive(
   instance: InstanceConfig,
   readMeta: (name: string) => Promise<Buffer>,
 ): Promise<FoundBackup | { path: string; reason: string }> {
-  const file = path.join(archive.location, 'manifest.json');
+  const file = `${archive.location}/manifest.json`;
   let bytes: Buffer | undefined;
   try {
     bytes = await archive.manifestBytes();
@@ -113,7 +112,7 @@ async function readArchive(
     try {
       metaSha256[name] = sha256(await readMeta(name));
     } catch (err) {
-      return { path: path.join(archive.location, 'meta', name), reason: `meta file ${name}, named by the manifest, cannot be read: ${(err as Error).message}` };
+      return { path: `${archive.location}/meta/${name}`, reason: `meta file ${name}, named by the manifest, cannot be read: ${(err as Error).message}` };
     }
   }
   return { manifest, manifestSha256: sha256(bytes), metaSha256 };

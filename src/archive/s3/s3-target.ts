@@ -12,6 +12,7 @@ import { codedSpaceMembers, codedSpaceWriter } from '../coded-space.js';
 import { manifestText, parseManifest, sha256Of, type ReadManifestFile } from '../manifest.js';
 import { s3Connection, type S3Connection, type S3Options } from './s3-client.js';
 import { anyUnder, getObjectBytes, listKeys, objectChunks, putObject } from './s3-objects.js';
+import { s3LogStore } from './s3-log-store.js';
 import { removeUnder } from './s3-remove.js';
 import { backupKey, instanceKey, objectLockParams, urlOf, type S3Settings } from './s3-settings.js';
 import { UploadSink } from './s3-sink.js';
@@ -44,6 +45,8 @@ export function s3Target(settings: S3Settings, options: S3Options = {}): Archive
       await anyUnder(conn, backupKey(settings, ref));
       return undefined;
     },
+    // The logs beside the backups: <prefix><instance>/<kind>/<name>, one PutObject per log.
+    logStore: (instance, kind) => s3LogStore(settings, instance, kind, options),
   };
 }
 
