@@ -184,6 +184,22 @@ describe('vtape: a backup of three spaces on 4 MiB cartridges', () => {
     } finally {
       flip(original);
     }
+    // A space in one tape file is checked by the stored stream's digest, which names that tape file.
+    const one = placementOf(manifest, 'small').segments[0]!;
+    const oneFile = path.join(lib, one.cartridge!, `file-${String(one.file).padStart(4, '0')}`);
+    const b = readFileSync(oneFile).subarray(blockSize + 2000, blockSize + 2001)[0]!;
+    const poke = (v: number) => {
+      const fd = openSync(oneFile, 'r+');
+      writeSync(fd, Buffer.from([v]), 0, 1, blockSize + 2000);
+      closeSync(fd);
+    };
+    poke(b ^ 1);
+    try {
+      const r = await target().open(ref1);
+      await expect(readSpace(r, manifest, 'small')).rejects.toThrow(new RegExp(`volume ${one.volume} \\(${one.cartridge}\\) tape file ${one.file} \\(space small\\) is not the stream the backup stored`));
+    } finally {
+      poke(b);
+    }
     // A damaged header is named as such.
     const hdr = path.join(lib, seg.cartridge!, `file-${String(seg.file).padStart(4, '0')}`);
     const fd = openSync(hdr, 'r+');

@@ -4,7 +4,7 @@
  * the meta files lie. Each space's placement (volumes, file numbers, byte ranges) goes to the manifest.
  */
 import { EbrError } from '../../errors.js';
-import type { ArchiveReader, ArchiveWriter, BackupRef, FreeSpace, SpaceWriter } from '../archive-target.js';
+import type { ArchiveReader, ArchiveWriter, BackupRef, FreeSpace, ReadMember, ReadSpaceOptions, SpaceWriter } from '../archive-target.js';
 import { safeName } from '../backup-dir.js';
 import { codedSpaceMembers, codedSpaceWriter } from '../coded-space.js';
 import { manifestText, parseManifest, sha256Of, type ReadManifestFile } from '../manifest.js';
@@ -126,15 +126,22 @@ export function tapeArchiveReader(medium: TapeMedium, ref: BackupRef): ArchiveRe
   }
 
   /** The segments of a space: from the manifest's placement, else from the manifest's tape header. */
-  async function* spaceBytes(space: string, placement: Record<string, unknown> | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
-    let segments = parsePlacement(placement)?.segments;
-    segments ??= (await reader.findManifest(signal)).header.spaces?.[space];
+  async function segmentsOf(space: string, placement: Record<string, unknown> | undefined, signal: AbortSignal): Promise<Segment[]> {
+    const segments = parsePlacement(placement)?.segments ?? (await reader.findManifest(signal)).header.spaces?.[space];
     if (!segments) {
       throw new EbrError('archive', `backup ${ref.backupId} on ${location} records no tape file for space ${space}`, { hint: 'the manifest lists no placement for it; restore another backup', context: { ...ref, space } });
     }
+    return segments;
+  }
+
+  async function* spaceMembers(space: string, signal: AbortSignal, options: ReadSpaceOptions | undefined): AsyncGenerator<ReadMember> {
+    const segments = await segmentsOf(space, options?.placement, signal);
+    await reader.ensureVolume(segments[0]!.volume, signal);
+    // A space in one tape file is named by it: a damaged stream's message then says where to look.
+    const label = segments.length === 1 ? `${reader.where(segments[0]!.volume, segments[0]!.file)} (space ${space})` : `${location} space ${space}`;
     let done = false;
     try {
-      yield* reader.streamBytes(segments, 'space', space, signal);
+      yield* codedSpaceMembers(reader.streamBytes(segments, 'space', space, signal, options?.stored), label, signal, options?.codec, options?.stored);
       done = true;
     } finally {
       // A read given up half-way leaves the drive mid-file: let go of it, the next seek starts afresh.
@@ -154,8 +161,6 @@ export function tapeArchiveReader(medium: TapeMedium, ref: BackupRef): ArchiveRe
       if (!segments) throw new EbrError('archive', `backup ${ref.backupId} on ${location} has no meta file ${name}`, { context: { ...ref, member: `meta/${name}` } });
       return reader.readWhole(segments, 'meta', name);
     },
-    readSpace(space, signal, options) {
-      return codedSpaceMembers(spaceBytes(space, options?.placement, signal), `${location} space ${space}`, signal, options?.codec, options?.stored);
-    },
+    readSpace: (space, signal, options) => spaceMembers(space, signal, options),
   };
 }

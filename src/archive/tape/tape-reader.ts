@@ -59,9 +59,20 @@ export class TapeSetReader {
     }
   }
 
-  /** The bytes of a stream from its segments, in order, each checked at its end. */
-  async *streamBytes(segments: Segment[], kind: TapeFileKind, name: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
-    for (const [i, seg] of segments.entries()) yield* this.segmentBytes(seg, { backupId: this.o.ref.backupId, kind, name, part: i + 1, offset: seg.offset }, signal);
+  /**
+   * The bytes of a stream from its segments, in order, each checked at its end against its digest.
+   * `checkedAfter` is the whole stream's record when the caller checks it at the end anyway: a stream
+   * in one segment is then not hashed twice (that digest is the segment's).
+   */
+  async *streamBytes(segments: Segment[], kind: TapeFileKind, name: string, signal?: AbortSignal, checkedAfter?: { bytes: number; sha256: string }): AsyncGenerator<Buffer> {
+    const once = segments.length === 1 && checkedAfter?.bytes === segments[0]!.bytes && checkedAfter.sha256 === segments[0]!.sha256;
+    for (const [i, seg] of segments.entries()) yield* this.segmentBytes(seg, { backupId: this.o.ref.backupId, kind, name, part: i + 1, offset: seg.offset }, signal, !once);
+  }
+
+  /** `… volume 2 (cart-0002) tape file 3`, for messages about a segment. */
+  where(volume: number, file: number): string {
+    const cart = this.isVolume(this.label, volume) && this.o.drive.loaded ? ` (${this.o.drive.loaded})` : '';
+    return `${this.o.location} volume ${volume}${cart} tape file ${file}`;
   }
 
   async readWhole(segments: Segment[], kind: TapeFileKind, name: string, signal?: AbortSignal): Promise<Buffer> {
@@ -141,7 +152,7 @@ export class TapeSetReader {
     return bytes;
   }
 
-  private async *segmentBytes(seg: Segment, expect: HeaderExpectation, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  private async *segmentBytes(seg: Segment, expect: HeaderExpectation, signal?: AbortSignal, hashed = true): AsyncGenerator<Buffer> {
     this.afterHeader = undefined;
     await this.ensureVolume(seg.volume, signal);
     const { drive } = this.o;
@@ -156,12 +167,12 @@ export class TapeSetReader {
       const take = Math.min(left, b.length);
       const out = take === b.length ? b : b.subarray(0, take);
       if (take < b.length && !isZero(b.subarray(take))) throw this.damaged(where, 'has data in the padding of its last block');
-      hash.update(out);
+      if (hashed) hash.update(out);
       left -= take;
       yield out;
     }
     if ((await drive.readBlock(signal)) !== undefined) throw this.damaged(where, `holds more blocks than the ${seg.bytes} bytes its placement records`);
-    const sha256 = hash.digest('hex');
+    const sha256 = hashed ? hash.digest('hex') : seg.sha256;
     if (sha256 !== seg.sha256) throw this.damaged(where, `does not match the sha256 written with it (read ${sha256.slice(0, 12)}…, written ${seg.sha256.slice(0, 12)}…): a block is damaged`);
   }
 
@@ -195,11 +206,6 @@ export class TapeSetReader {
       // Nothing loaded, a blank tape (a read there fails), or a damaged label: none of them is the volume asked for.
       return undefined;
     }
-  }
-
-  private where(volume: number, file: number): string {
-    const cart = this.isVolume(this.label, volume) && this.o.drive.loaded ? ` (${this.o.drive.loaded})` : '';
-    return `${this.o.location} volume ${volume}${cart} tape file ${file}`;
   }
 
   private damaged(where: string, what: string): EbrError {
