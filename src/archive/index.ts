@@ -7,12 +7,16 @@ import type { ArchiveTarget, TargetSettings } from './archive-target.js';
 import { dirSettings, dirTarget } from './dir-target.js';
 import { s3Settings, s3Target } from './s3/index.js';
 import { tarSettings, tarTarget } from './tar-target.js';
+import { tapeSettings, tapeTarget } from './tape/st-target.js';
+import { vtapeSettings, vtapeTarget } from './tape/vtape-target.js';
 
 type TargetFactory = (settings: TargetSettings) => ArchiveTarget;
 
 const registered: Record<string, { create: TargetFactory; settings: z.AnyZodObject }> = {
   dir: { create: (s) => dirTarget(dirSettings.parse(s)), settings: dirSettings },
   tar: { create: (s) => tarTarget(tarSettings.parse(s)), settings: tarSettings },
+  vtape: { create: (s) => vtapeTarget(vtapeSettings.parse(s)), settings: vtapeSettings },
+  tape: { create: (s) => tapeTarget(tapeSettings.parse(s)), settings: tapeSettings },
   s3: { create: (s) => s3Target(s3Settings.parse(s)), settings: s3Settings },
 };
 
