@@ -40,12 +40,14 @@ export interface Codec {
   readonly stored: StoredCodec | undefined;
   /**
    * A sink that encodes what is written to it on its way to `out`. Its `position` counts the original
-   * bytes (member offsets are offsets in the original stream); close() flushes the encoder, then closes out.
+   * bytes (member offsets are offsets in the original stream), its `written` is out's; a write resolves
+   * once out took what it made (back-pressure). close() flushes the encoder, then closes out. Each
+   * call is a stream of its own, decodable alone with `stored` and the user's key.
    */
   wrapSink(out: ByteSink): ByteSink;
   /** The original bytes from stored ones; throws EbrError('archive') naming `label` on damage or a wrong key. */
   decode(source: AsyncIterable<Buffer>, label: string, signal?: AbortSignal): AsyncIterable<Buffer>;
-  /** Small whole things (meta files): encoded in one go. */
+  /** Small whole things (meta files): encoded in one go, each a stream of its own. */
   encodeBuffer(data: Buffer): Promise<Buffer>;
   decodeBuffer(data: Buffer, label: string): Promise<Buffer>;
 }

@@ -7,7 +7,7 @@
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { throwIfAborted } from '../../errors.js';
+import { EbrError, throwIfAborted } from '../../errors.js';
 import type { Compression } from './compression.js';
 import { damagedStream, reason } from './codec-errors.js';
 import { blockStage, type Stage } from './stage.js';
@@ -27,8 +27,8 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
   let sourceFailed: { err: unknown } | undefined;
   let stored = 0;
   // The source is fed from its own loop, the output read here: zlib's buffers (highWaterMark) bound
-  // what is held between them, and a failing source is told apart from damaged bytes.
-  // Tiny chunks are gathered first: each write to zlib is a trip to the thread pool.
+  // what is held between them, and a failing source is told apart from damaged bytes. Tiny chunks
+  // are gathered first: each write to zlib is a trip to the thread pool.
   let small: Buffer[] = [];
   let smallBytes = 0;
   const put = async (buf: Buffer) => {
@@ -77,9 +77,9 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
     }
   } catch (err) {
     if (sourceFailed) throw sourceFailed.err;
-    if (err instanceof Error && err.name === 'EbrError') throw err;
+    if (err instanceof EbrError) throw err;
     const cut = (err as { code?: string }).code === 'Z_BUF_ERROR' || /unexpected end/.test(reason(err));
-    throw damagedStream(label, cut ? `the gzip stream ends early, after ${stored} stored bytes: it was cut short` : `the gzip stream is damaged (within the first ${stored} stored bytes): ${reason(err)}`, { storedOffset: stored }, err);
+    throw damagedStream(label, cut ? `the gzip stream ends early, after ${stored} bytes: it was cut short` : `the gzip stream is damaged within its first ${stored} bytes: ${reason(err)}`, { compressedOffset: stored }, err);
   } finally {
     stop.abort();
     gunzip.destroy();

@@ -53,9 +53,10 @@ function frameLength(q: ByteQueue): number | undefined {
 
 async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const q = new ByteQueue();
+  /** Bytes of the lz4 stream decoded so far: where the frame at the front of `q` starts. */
   let stored = 0;
   let frames = 0;
-  const bad = (message: string, cause?: unknown) => damagedStream(label, `the lz4 stream is damaged at stored byte ${stored}: ${message}`, { storedOffset: stored }, cause);
+  const bad = (message: string, cause?: unknown) => damagedStream(label, `the lz4 stream is damaged at its byte ${stored}: ${message}`, { compressedOffset: stored }, cause);
   async function* ready(): AsyncGenerator<Buffer> {
     for (;;) {
       let n: number | undefined;
@@ -82,7 +83,7 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
     q.push(chunk);
     yield* ready();
   }
-  if (q.length > 0) throw damagedStream(label, `the lz4 stream ends inside a frame, ${q.length} bytes after stored byte ${stored}: it was cut short`, { storedOffset: stored });
+  if (q.length > 0) throw damagedStream(label, `the lz4 stream ends inside a frame, ${q.length} bytes after its byte ${stored}: it was cut short`, { compressedOffset: stored });
   if (frames === 0) throw damagedStream(label, 'the lz4 stream is empty');
 }
 

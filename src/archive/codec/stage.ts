@@ -13,8 +13,6 @@ export interface Stage {
   write(buf: Buffer): Promise<void>;
   /** Flushes what it holds and ends its format (a final frame, an end mark); the sink is not closed. */
   end(): Promise<void>;
-  /** Frees what the step holds (native contexts) after a failure or destroy; no more writes follow. */
-  release?(): void;
 }
 
 /** The last step: writes to the medium. */

@@ -69,7 +69,6 @@ function codedSink(out: ByteSink, head: Stage): ByteSink {
         await step();
       } catch (err) {
         failure ??= { err };
-        head.release?.();
         throw err;
       }
     });
@@ -94,7 +93,6 @@ function codedSink(out: ByteSink, head: Stage): ByteSink {
       }),
     destroy() {
       failure ??= { err: new Error('the coded sink was destroyed') };
-      head.release?.();
       out.destroy();
     },
   };

@@ -53,6 +53,7 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
   const outSize = binding.dStreamOutSize();
   const dctx = new DCtx();
   let out = Buffer.allocUnsafe(outSize);
+  /** Bytes of the zstd stream taken so far (the stored bytes, or the decrypted ones). */
   let stored = 0;
   // ZSTD_decompressStream's hint: 0 once a frame is complete and flushed; -1 before any byte.
   let hint = -1;
@@ -65,7 +66,7 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
       try {
         r = dctx.decompressStream(out, src);
       } catch (err) {
-        throw damagedStream(label, `the zstd stream is damaged near stored byte ${stored + chunk.length - src.length}: ${reason(err)}`, { storedOffset: stored + chunk.length - src.length }, err);
+        throw damagedStream(label, `the zstd stream is damaged near its byte ${stored + chunk.length - src.length}: ${reason(err)}`, { compressedOffset: stored + chunk.length - src.length }, err);
       }
       const [h, produced, consumed] = r;
       // A call that moved nothing (the drain after a full buffer) says what the next frame would need.
@@ -80,7 +81,7 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
     }
     stored += chunk.length;
   }
-  if (hint !== 0) throw damagedStream(label, hint < 0 ? 'the zstd stream is empty' : `the zstd stream ends inside its frame, after ${stored} stored bytes: it was cut short`, { storedOffset: stored });
+  if (hint !== 0) throw damagedStream(label, hint < 0 ? 'the zstd stream is empty' : `the zstd stream ends inside its frame, after ${stored} bytes: it was cut short`, { compressedOffset: stored });
 }
 
 export const zstdCompression: Compression = {
