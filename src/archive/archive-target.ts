@@ -114,6 +114,11 @@ export interface ArchiveTarget {
   readonly kind: string;
   /** Spaces must be written one after another (a tape drive); parallel streams are for random-access media. */
   readonly sequential?: boolean;
+  /**
+   * Reading needs a medium loaded by hand or by a robot (a real tape drive): commands that merely
+   * tidy up (crash recovery) never read it, so they never ask for a cartridge.
+   */
+  readonly offline?: boolean;
   /** Starts a new backup's archive; refuses if one already exists under that id. */
   create(ref: BackupRef): Promise<ArchiveWriter>;
   open(ref: BackupRef): Promise<ArchiveReader>;

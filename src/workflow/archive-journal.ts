@@ -83,6 +83,8 @@ export async function removeLeftoverArchives(cat: Catalog, report: ArchiveRecove
 }
 
 async function hasManifest(target: ArchiveTarget, ref: BackupRef): Promise<boolean> {
+  // A tape is not read to tidy up: the partial backup on it is left to be overwritten (its remove does nothing).
+  if (target.offline) return false;
   try {
     await (await target.open(ref)).readManifest();
     return true;

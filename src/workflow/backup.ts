@@ -217,6 +217,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     });
     // Complete once the manifest is in, before the snapshot is released: a release that fails must not
     // cost the good archive. The same durable transaction settles the archive's journal entry.
+    // The location again: a tape archive knows the cartridges it used only once it is written.
+    updateBackup(cat, backupId, { location: w.location });
     finishBackup(cat, backupId, 'complete', { bytes: streamed.bytes, members: streamed.members.length, phase: 'complete' });
     writer = undefined;
     archive = undefined;

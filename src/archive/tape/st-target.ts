@@ -52,6 +52,7 @@ export function tapeTarget(input: TapeSettings, options: TapeOptions = {}): Arch
   return {
     kind: 'tape',
     sequential: true,
+    offline: true,
     create: (ref) => tapeArchiveWriter(medium, ref),
     open: async (ref) => tapeArchiveReader(medium, ref),
     // A cartridge is reused by writing over it from the start; nothing can be removed from a tape in place.

@@ -84,6 +84,7 @@ export function vtapeTarget(input: VtapeSettings, options: VtapeOptions = {}): A
     list: (instance) => listBackups(library, medium, instance),
     locationOf: (ref) => medium.location(ref),
     freeSpace: () => freeSpaceAt(root),
+    logStore: (instance, kind) => vtapeLogStore(settings, instance, kind),
   };
 }
 
