@@ -73,7 +73,7 @@ describe('config: target and snapshot keys', () => {
 
   it('an unknown provider or target type is still named as such', () => {
     expect(refusal(configWith({ snapshot: { provider: 'floppy', staging: './s' } })).message).toMatch(/snapshot\.provider is "floppy"/);
-    expect(refusal(configWith({ target: { type: 'tape', path: '/dev/st0' } })).message).toMatch(/target\.type is "tape"/);
+    expect(refusal(configWith({ target: { type: 'floppy', path: '/dev/fd0' } })).message).toMatch(/target\.type is "floppy"/);
     expect(refusal(configWith({ target: { type: 'constructor', path: '/x' } })).message).toMatch(/target\.type is "constructor"/);
   });
 });

@@ -4,6 +4,7 @@
  * roles), so they never reach the config, the catalog (which journals these settings), logs or argv.
  */
 import { z } from 'zod';
+import { sizeSetting } from '../../config/sizes.js';
 import { EbrError } from '../../errors.js';
 import type { BackupRef } from '../archive-target.js';
 
@@ -11,20 +12,6 @@ const mib = 1 << 20;
 /** S3's limits on a multipart upload's parts (the last one may be smaller). */
 const minPartSize = 5 * mib;
 const maxPartSize = 5 * 1024 * mib;
-
-const units: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: mib, mib, g: 1024 * mib, gib: 1024 * mib, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
-
-/** Bytes from a number or a string such as '16MiB', '8 MiB', '5242880'. */
-export function parseBytes(v: number | string, ctx: z.RefinementCtx): number {
-  if (typeof v === 'number') return v;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(v);
-  const unit = m ? units[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'a size in bytes, or like 16MiB (KiB, MiB, GiB)' });
-    return z.NEVER;
-  }
-  return Math.round(Number(m[1]) * unit);
-}
 
 export const s3Settings = z
   .object({
@@ -43,9 +30,7 @@ export const s3Settings = z
     /** Every object is written with this retention (the bucket must have Object Lock enabled). */
     objectLock: z.object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().positive().max(36500) }).strict().optional(),
     /** Bytes per multipart part; each stream holds about queueSize + 2 parts in memory. */
-    partSize: z
-      .union([z.number().int(), z.string()])
-      .transform(parseBytes)
+    partSize: sizeSetting()
       .pipe(z.number().int().min(minPartSize, 'at least 5 MiB (the S3 minimum)').max(maxPartSize, 'at most 5 GiB (the S3 maximum)'))
       .default(16 * mib),
     /** Parts of one stream uploaded at once. */
