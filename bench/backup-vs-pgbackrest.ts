@@ -27,7 +27,8 @@
  *
  * With --compress, every method compresses the same way at its tool's default level: GNU tar pipes
  * into `zstd -3` / `lz4 -1` / `gzip -6`, pgBackRest runs with compress-type zst/lz4/gz at those levels,
- * and ebr with `compression: { type, level }` at the same level; the sizes written are printed too.
+ * and ebr with `compression: { type, level }` at the same level (lz4: ebr's one level, the lz4 tool's
+ * default); the sizes written are printed too.
  */
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -194,7 +195,7 @@ async function main(): Promise<void> {
   for (const d of ['repo', 'log', 'lock']) mkdirForPostgres(path.join(brDir, d));
 
   cluster = await initCluster(pgRoot);
-  const setup = writeEbrConfig(ebrDir, cluster, { instance, provider: 'btrfs', instanceLines: compress === 'none' ? [] : [`compression: { type: ${compress}, level: ${compressor.level} }`] });
+  const setup = writeEbrConfig(ebrDir, cluster, { instance, provider: 'btrfs', instanceLines: compress === 'none' ? [] : [`compression: { type: ${compress}${compress === 'lz4' ? '' : `, level: ${compressor.level}`} }`] });
   const archiveCommand = `${process.execPath} ${ebrMain} --config ${setup.config} wal push --instance ${instance} %p`;
   cluster.conf({ archive_mode: 'on', archive_command: `'${archiveCommand}'` });
   await cluster.mustStart();

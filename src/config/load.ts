@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { SnapshotSettings } from '../snapshot/snapshot-provider.js';
 import type { TargetSettings } from '../archive/archive-target.js';
 import type { CompressionSettings, EncryptionSettings } from '../archive/codec.js';
+import { checkCompression } from '../archive/codec/index.js';
 import { EbrError } from '../errors.js';
 import { expandEnv } from './env.js';
 import { configSchema } from './schema.js';
@@ -112,6 +113,8 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       });
     }
     const settings = check(adapter.configSchema, slice, `${at}.${adapter.vendor}`, file);
+    // A level the compression does not take is refused here, by every command, not first by a WAL push.
+    checkCompression({ name, ...(inst.compression ? { compression: inst.compression } : {}) });
     instances[name] = {
       name,
       adapter: adapter.vendor,
@@ -145,6 +148,11 @@ export function pickInstance(config: Config, name: string | undefined): Instance
     throw new EbrError('unknownInstance', `no instance named ${name} in ${config.file}`, { hint: `known instances: ${names.join(', ')}` });
   }
   return inst;
+}
+
+/** A value as an error may show it: never one under a key that can hold a secret (a password, an encryption key). */
+function shownValue(key: string, value: unknown): string {
+  return /(^|\.)(encryption|password|secret|key|token)(\.|$)/i.test(key) ? '(a value not shown here: it may hold a secret)' : JSON.stringify(value);
 }
 
 function isUrl(p: string): boolean {
@@ -207,7 +215,7 @@ function check<S extends z.ZodTypeAny>(schema: S, value: unknown, prefix: string
   }
   if (issue.code === 'invalid_enum_value') allowed = `one of ${issue.options.join(', ')}`;
   if (issue.code === 'invalid_type' && issue.received === 'undefined') return fail(`${key} is missing`, `${key} is required (${issue.expected})`);
-  return fail(`${key || '(root)'} is ${JSON.stringify(got)}, which is not allowed`, `${key || 'the config'}: ${allowed}`);
+  return fail(`${key || '(root)'} is ${shownValue(key, got)}, which is not allowed`, `${key || 'the config'}: ${allowed}`);
 
   function fail(message: string, hint: string): never {
     throw new EbrError('config', `${file}: ${message}`, { hint, context: { key } });

@@ -77,3 +77,28 @@ describe('config: target and snapshot keys', () => {
     expect(refusal(configWith({ target: { type: 'constructor', path: '/x' } })).message).toMatch(/target\.type is "constructor"/);
   });
 });
+
+describe('config: compression and encryption', () => {
+  const withKeys = (extra: Record<string, unknown>) => {
+    const doc = configWith({});
+    Object.assign(doc.instances.demo, extra);
+    return doc;
+  };
+  it('refuses a level the compression does not take, naming the key, for every command (at load)', () => {
+    const lz4 = refusal(withKeys({ compression: { type: 'lz4', level: 1 } }));
+    expect(lz4.code).toBe('config');
+    expect(lz4.message).toMatch(/instances\.demo\.compression\.level is set, but lz4 has no levels/);
+    const zstd = refusal(withKeys({ compression: { type: 'zstd', level: 40 } }));
+    expect(zstd.message).toMatch(/instances\.demo\.compression\.level is 40; zstd takes -?\d+ to \d+/);
+    expect(refusal(withKeys({ compression: { type: 'brotli' } })).context.key).toBe('instances.demo.compression.type');
+  });
+  it('takes exactly one of keyFile and key, and never shows the key in the refusal', () => {
+    const both = refusal(withKeys({ encryption: { keyFile: './k', key: 'secret-key-value-123' } }));
+    expect(both.hint).toMatch(/exactly one of keyFile and key/);
+    expect(`${both.message} ${both.hint}`).not.toContain('secret-key-value-123');
+    expect(refusal(withKeys({ encryption: {} })).hint).toMatch(/exactly one of keyFile and key/);
+    expect(refusal(withKeys({ encryption: { keyfile: './k' } })).message).toMatch(/keyfile/);
+    const password = refusal({ instances: { demo: { adapter: 'postgres', postgres: { host: '/run/postgresql', password: 12345678 }, target: { type: 'tar', path: './b' } } } });
+    expect(`${password.message} ${password.hint}`).not.toContain('12345678');
+  });
+});

@@ -83,6 +83,11 @@ export async function codecForReading(stored: StoredCodec | undefined, instance:
   return streamCodec({ stored, compression, level: stored.level, encryption: { dataKey, frameBytes: e.frameBytes } });
 }
 
+/** Refuses a compression type or level the codec would refuse (config loading asks, so every command says it, exit 2). */
+export function checkCompression(instance: CodecInstance): void {
+  compressionOf(instance);
+}
+
 /** The instance's compression and level, checked against what the compression takes; none for `none`. */
 function compressionOf(instance: CodecInstance): { compression: Compression | undefined; level: number | undefined } {
   const settings = instance.compression;
