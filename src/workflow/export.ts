@@ -18,6 +18,7 @@ import { membersOf } from '../catalog/discovery.js';
 import type { InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError, throwIfAborted, type ErrorContext } from '../errors.js';
 import { trustedManifest, trustedMetaFiles } from './archive-trust.js';
+import { chooseSpaces } from './choose-spaces.js';
 import { targetOf } from './context.js';
 import { exportFormats, refuseExisting, writeAtomically, type Attrs, type ExportFormat, type Packer } from './export-file.js';
 
@@ -59,7 +60,7 @@ export async function runExport(o: ExportOptions): Promise<ExportResult> {
   const reader = await targetOf(o.instance).open({ instance: o.instance.name, backupId: backup.id });
   // What the archive says is trusted only where the catalog vouches for it.
   const manifest = trustedManifest(o.catalog, backup, await reader.readManifestFile(), ctx);
-  const spaces = chooseSpaces(manifest, o.partial, ctx);
+  const spaces = chooseSpaces(manifest, o.partial, ctx, { refuseCritical: false });
   const members = manifest.members.filter((m) => spaces.includes(m.space));
   checkEntryNames(manifest, members, ctx);
   await refuseExisting(output, o.force ?? false, ctx);
@@ -98,19 +99,6 @@ function exportableBackup(cat: Catalog, id: string, instance: string): BackupRow
   return backup;
 }
 
-/** Every space, or the named ones in the manifest's order; the wording is restore's, without its rule on critical spaces. */
-function chooseSpaces(manifest: Manifest, partial: string[] | undefined, ctx: ErrorContext): string[] {
-  const all = manifest.spaces.map((s) => s.name);
-  if (!partial?.length) return all;
-  const unknown = partial.filter((p) => !all.includes(p));
-  if (unknown.length) {
-    throw new EbrError('unknownSpace', `backup ${manifest.backupId} has no space named ${unknown.join(', ')}`, {
-      hint: `known spaces: ${all.join(', ')}`,
-      context: { ...ctx, space: unknown[0] },
-    });
-  }
-  return all.filter((s) => partial.includes(s));
-}
 
 /** A space named `meta` or `manifest.json` would put two entries at one name; refused before anything is read. */
 function checkEntryNames(manifest: Manifest, members: ManifestMember[], ctx: ErrorContext): void {

@@ -24,6 +24,7 @@ import { faultPoint } from '../util/fault.js';
 import { thisRunner } from '../util/runner.js';
 import { parseUntil } from '../util/time.js';
 import { trustedManifest, trustedMetaFiles } from './archive-trust.js';
+import { chooseSpaces } from './choose-spaces.js';
 import { adapterOf, instanceContext, targetOf } from './context.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 import { RestoreJournal, type StagedFile } from './restore-journal.js';
@@ -76,7 +77,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const reader = await targetOf(instance).open({ instance: instance.name, backupId: backup.id });
   // What the archive says is trusted only where the catalog vouches for it.
   const manifest = trustedManifest(cat, backup, await reader.readManifestFile(), ctx);
-  const requested = chooseSpaces(manifest, o.partial, ctx);
+  const requested = chooseSpaces(manifest, o.partial, ctx, { refuseCritical: true });
   const mode = o.partial?.length ? 'partial' : 'full';
   // The key is checked here, before anything is written: a wrong or missing one fails the restore now.
   const codec = await codecForReading(manifest.codec, instance);
@@ -161,26 +162,6 @@ function restoreRoots(cat: Catalog, backupId: string, manifest: Manifest, target
   return [...paths.map((p) => path.dirname(p)), ...linked, ...extra];
 }
 
-/** Full: every space. Partial: the named ones, known and not critical. */
-function chooseSpaces(manifest: Manifest, partial: string[] | undefined, ctx: Record<string, unknown>): string[] {
-  const all = manifest.spaces.map((s) => s.name);
-  if (!partial?.length) return all;
-  const unknown = partial.filter((p) => !all.includes(p));
-  if (unknown.length) {
-    throw new EbrError('unknownSpace', `backup ${manifest.backupId} has no space named ${unknown.join(', ')}`, {
-      hint: `known spaces: ${all.join(', ')}`,
-      context: { ...ctx, space: unknown[0] },
-    });
-  }
-  const critical = manifest.spaces.filter((s) => s.critical && partial.includes(s.name)).map((s) => s.name);
-  if (critical.length) {
-    throw new EbrError('criticalSpace', `space ${critical.join(', ')} is critical: the server cannot start without it, so it is never restored on its own`, {
-      hint: `restore the whole instance (leave out --partial), or name only non-critical spaces: ${manifest.spaces.filter((s) => !s.critical).map((s) => s.name).join(', ') || '(none)'}`,
-      context: { ...ctx, space: critical[0] },
-    });
-  }
-  return [...new Set(partial)];
-}
 
 async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: BackupRow, codec: Codec, ctx: Record<string, unknown>): Promise<BackupMeta> {
   const files = await trustedMetaFiles(reader, manifest, backup, codec, ctx, 'nothing was written; the archive was edited or damaged after the backup — restore another backup (`ebr list`)');
