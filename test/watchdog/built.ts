@@ -3,7 +3,7 @@
  * than the sources a test depends on.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/env.js';
 
@@ -39,5 +39,8 @@ export function ensureBuilt(sources: string[] = watchdogSources, want = 'dist/sr
   }
   const built = path.join(repoRoot, want);
   if (!existsSync(built)) throw new Error(`${want} is missing: run npm run build`);
+  // As `npm run build` does: the package's bin must stay executable for the tests that run `npx ebr`
+  // while this one rebuilds.
+  chmodSync(path.join(repoRoot, 'dist/src/cli/main.js'), 0o755);
   return built;
 }
