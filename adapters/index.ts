@@ -1,6 +1,7 @@
 /** Every adapter ebr ships; a new vendor is one folder under adapters/ and one line here. */
 import type { DbmsAdapter } from '../src/adapter-api.js';
 import { mariadbAdapter } from './mariadb/index.js';
+import { mssqlAdapter } from './mssql/index.js';
 import { postgresAdapter } from './postgres/index.js';
 import { sqliteAdapter } from './sqlite/index.js';
 
@@ -8,4 +9,5 @@ export const adapters: ReadonlyArray<DbmsAdapter<never>> = [
   sqliteAdapter as DbmsAdapter<never>,
   postgresAdapter as DbmsAdapter<never>,
   mariadbAdapter as DbmsAdapter<never>,
+  mssqlAdapter as DbmsAdapter<never>,
 ];

@@ -1,0 +1,1 @@
+export { mssqlAdapter } from './mssql-adapter.js';
