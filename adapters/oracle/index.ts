@@ -1,0 +1,1 @@
+export { oracleAdapter } from './oracle-adapter.js';
