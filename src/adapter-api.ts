@@ -15,8 +15,12 @@ export interface AdapterCapabilities {
   blockSurvivesSession: boolean;
   /** Partial restore works while the server runs (InnoDB import); otherwise the server must be stopped. */
   onlinePartialRestore: boolean;
-  /** Kind of log archive kept for roll-forward, if any. */
-  logArchive?: 'wal' | 'binlog';
+  /**
+   * The log kind this adapter archives for roll-forward, if any: its own name ('wal', 'binlog', 'redo',
+   * 'logbackup'), used as the log archive's directory and by `ebr log`. Nothing outside the adapter
+   * knows what the name means.
+   */
+  logArchive?: string;
   /** `--until TIME` is supported by restore. */
   pointInTimeRestore: boolean;
   /**
@@ -37,7 +41,50 @@ export interface InstanceContext<S = unknown> {
   /** The config file the instance came from, for commands the DBMS runs back into ebr (archive_command, restore_command). */
   configFile?: string;
   /** The instance's log archive, for adapters that keep one (capabilities.logArchive). */
-  logStore?(kind: 'wal' | 'binlog'): LogStore;
+  logStore?(kind: string): LogStore;
+  /**
+   * The argv that runs this ebr (absolute node and entry paths, this config file) with the given
+   * arguments: for commands a server runs back into ebr (archive_command) and for releaseCommand.
+   */
+  ebrArgv?(args: string[]): string[];
+}
+
+/**
+ * One thing ebr would do, as `--dry-run` prints it: a statement sent on the adapter's session, a
+ * command run, a file read or written. The statement-level tests compare what a server (or its
+ * stand-in) was really sent with these, so a plan must list exactly what the real run sends, in order.
+ */
+export interface PlanStep {
+  /** connect, discover, checkpoint, acquire, release, after-release, stream, check, restore, finish … */
+  phase: string;
+  kind: 'sql' | 'command' | 'read' | 'write' | 'note';
+  text: string;
+}
+
+/** What `ebr log <verb>` (and its aliases such as `ebr wal`) does for the adapter's log kind. */
+export interface LogCommands<S = unknown> {
+  /** Command names users already configured: `ebr wal push` is `ebr log push` for this kind. */
+  aliases?: string[];
+  /** One line for --help: what the log is and who hands it to ebr. */
+  summary: string;
+  /** The server hands over one finished log (archive_command); quiet on success. */
+  push?(instance: InstanceContext<S>, file: string, signal: AbortSignal): Promise<'stored' | 'identical'>;
+  /** One log back by name, digest checked, into dest; false when the archive does not have it. */
+  get?(instance: InstanceContext<S>, name: string, dest: string, signal: AbortSignal): Promise<boolean>;
+  /**
+   * Copies the logs the server has finished into the log archive (MariaDB binlogs, SQL Server log
+   * backups): for logs the server does not push by itself. Run by `ebr log sync` and on logSchedule.
+   */
+  sync?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogSyncResult>;
+  /** What the archive holds, as a table (and as the rows of `--json`). */
+  list?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogListing>;
+}
+
+export interface LogListing {
+  columns: string[];
+  rows: Array<Array<string | number>>;
+  /** The same, as objects, for `--json`. */
+  json: unknown[];
 }
 
 export interface DbmsAdapter<S = unknown> {
@@ -47,13 +94,22 @@ export interface DbmsAdapter<S = unknown> {
   readonly configSchema: z.ZodType<S>;
   /** Opens the dedicated session that discovers, blocks and unblocks. Drivers are imported here, lazily. */
   connect(instance: InstanceContext<S>, signal: AbortSignal): Promise<DbmsSession>;
-  /**
-   * Copies the logs the server has finished into the instance's log archive (MariaDB binlogs); for
-   * log archives the server does not push by itself. Run by `ebr binlog sync` and from cron.
-   */
-  syncLogs?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogSyncResult>;
+  /** `ebr log` for the adapter's log kind (capabilities.logArchive). */
+  readonly logs?: LogCommands<S>;
   /** Prepares a restore of one backup; the server may be stopped, so this must not need a session. */
   restorer(instance: InstanceContext<S>, plan: RestorePlan): Promise<Restorer>;
+  /**
+   * `ebr backup --dry-run`: every statement and command the adapter's session would send, phase by
+   * phase in the order the workflow calls it (connect, discover, checkpoint, acquire, release,
+   * after-release), for these spaces. Connects to nothing.
+   */
+  planBackup(instance: InstanceContext<S>, spaces: Space[]): PlanStep[];
+  /**
+   * For adapters whose block outlives the session: ends a block that a dead ebr left on the server
+   * (Oracle backup mode still ACTIVE, Informix still blocked), on a session of its own. Safe when
+   * nothing is blocked. `ebr release --instance N` runs it; a releaseCommand may be that command.
+   */
+  endBlock?(instance: InstanceContext<S>, signal: AbortSignal): Promise<'ended' | 'none'>;
 }
 
 export interface LogSyncResult {
@@ -102,6 +158,12 @@ export interface DbmsSession extends AsyncDisposable {
    * is blocked, and carry no secret (it is journaled). The watchdog runs it if ebr cannot unblock in time.
    */
   releaseCommand?(): string[];
+  /**
+   * A DBMS whose freeze ends with the session (SQL Server SUSPEND_FOR_SNAPSHOT_BACKUP): the error that
+   * ended the session, if it did. The gate asks after the snapshot and fails the backup instead of
+   * keeping a snapshot taken while writes went on.
+   */
+  lost?(): Error | undefined;
   /** Work after release that the backup needs before it can be sealed (wait for the last WAL segment). */
   afterRelease?(meta: BackupMeta, signal: AbortSignal): Promise<void>;
 }
@@ -145,6 +207,11 @@ export interface Restorer {
    * inside the directories recorded at discovery.
    */
   extraRoots?(): string[];
+  /**
+   * `ebr restore --dry-run`: every statement and command check and finish would run, and the files
+   * finish would write, in order. Runs and connects to nothing.
+   */
+  plan(signal: AbortSignal): Promise<PlanStep[]>;
   /** Checks before anything is written: server stopped or files not in use. Throws with a hint. */
   check(signal: AbortSignal): Promise<void>;
   /** Where one chunk goes (the live path, or under --to DIR). */

@@ -1,20 +1,24 @@
 /** The one place where adapters, snapshot providers and targets are looked up by name. */
 import type { z } from 'zod';
 import type { DbmsAdapter } from './adapter-api.js';
-import { adapters } from '../adapters/index.js';
+import { adapters as registered } from '../adapters/index.js';
 import { archiveTargets, targetSettingsSchemas } from './archive/index.js';
 import { snapshotProviders, snapshotSettingsSchemas } from './snapshot/index.js';
 import type { SnapshotProvider, SnapshotSettings } from './snapshot/snapshot-provider.js';
 import type { ArchiveTarget, TargetSettings } from './archive/archive-target.js';
 
 const byVendor = new Map<string, DbmsAdapter>();
-for (const a of adapters) {
+for (const a of registered) {
   if (byVendor.has(a.vendor)) throw new Error(`two adapters register the vendor name ${a.vendor}`);
   byVendor.set(a.vendor, a as DbmsAdapter);
 }
 
 export function findAdapter(vendor: string): DbmsAdapter | undefined {
   return byVendor.get(vendor);
+}
+/** Every registered adapter, in registration order. */
+export function adapters(): DbmsAdapter[] {
+  return [...byVendor.values()];
 }
 export function adapterNames(): string[] {
   return [...byVendor.keys()];

@@ -1,19 +1,12 @@
-/** The MariaDB/MySQL adapter: spaces are the schemas plus the critical `server` space. */
-import type { DbmsAdapter } from '../../src/adapter-api.js';
+/** Opening the MariaDB/MySQL backup session (loaded only when an instance is backed up: it loads mysql2). */
+import type { DbmsSession, InstanceContext } from '../../src/adapter-api.js';
 import { connectOptionsOf, openSql } from './mariadb-connection.js';
-import { mariadbConfigSchema, type MariadbSettings } from './mariadb-config.js';
+import type { MariadbSettings } from './mariadb-config.js';
 import { dialectFor, parseVersion } from './mariadb-queries.js';
-import { mariadbRestorer } from './mariadb-restorer.js';
 import { mariadbSession } from './mariadb-session.js';
-import { syncBinlogsAfterBackup, syncInstanceBinlogs } from './mariadb-binlogs.js';
-import { EbrError } from '../../src/errors.js';
+import { syncBinlogsAfterBackup } from './mariadb-binlogs.js';
 
-export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
-  vendor: 'mariadb',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: true, logArchive: 'binlog', pointInTimeRestore: true },
-  configSchema: mariadbConfigSchema as unknown as DbmsAdapter<MariadbSettings>['configSchema'],
-
-  async connect(instance, signal) {
+export async function connectMariadb(instance: InstanceContext<MariadbSettings>, signal: AbortSignal): Promise<DbmsSession> {
     const s = instance.settings;
     const context = { instance: instance.name, phase: 'connect' };
     const sql = await openSql(connectOptionsOf(s, instance.resolvePath), context, signal);
@@ -35,15 +28,4 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
       await sql.end();
       throw err;
     }
-  },
-
-  async syncLogs(instance, signal) {
-    const store = instance.logStore?.('binlog');
-    if (!store) throw new EbrError('logArchive', `instance ${instance.name} has no log store for binlogs`, { context: { instance: instance.name } });
-    return syncInstanceBinlogs(instance, store, signal);
-  },
-
-  async restorer(instance, plan) {
-    return mariadbRestorer(instance, plan);
-  },
-};
+}

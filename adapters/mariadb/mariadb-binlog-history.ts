@@ -9,7 +9,7 @@
 import { readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileAttributes, RestoreFiles } from '../../src/adapter-api.js';
-import { numberOf } from '../../src/logs/binlog-sync.js';
+import { numberOf } from './binlog-sync.js';
 import type { Sql } from './mariadb-connection.js';
 import type { ServerLayout } from './mariadb-layout.js';
 

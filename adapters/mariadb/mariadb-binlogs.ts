@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { InstanceContext } from '../../src/adapter-api.js';
 import { EbrError } from '../../src/errors.js';
-import { syncBinlogs, type BinlogSource, type SyncResult } from '../../src/logs/binlog-sync.js';
+import { syncBinlogs, type BinlogSource, type SyncResult } from './binlog-sync.js';
 import type { LogStore } from '../../src/logs/log-store.js';
 import type { BackupMeta } from '../../src/model.js';
 import { connectOptionsOf, openSql, type Sql } from './mariadb-connection.js';

@@ -14,8 +14,8 @@ import path from 'node:path';
 import type { InstanceContext, RestorePlan, Restorer } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
 import { faultPoint } from '../../src/util/fault.js';
-import { replayChain, type ReplayPlan } from '../../src/logs/binlog-chain.js';
-import { archivedRanges } from '../../src/logs/binlog-sync.js';
+import { replayChain, type ReplayPlan } from './binlog-chain.js';
+import { archivedRanges } from './binlog-sync.js';
 import type { LogStore } from '../../src/logs/log-store.js';
 import { indexPrefix, nextBinlogNumber, renumberFirstBinlog, resetBinlogKeepingState, writeBinlogIndex } from './mariadb-binlog-history.js';
 import type { MariadbSettings } from './mariadb-config.js';
@@ -26,6 +26,7 @@ import { checkLastBinlogInUse, expectRecoveryBinlogs, recoveryNote, recoveryRepo
 import { assertNotInUse } from './mariadb-server-check.js';
 import { displacedDir, displaceStrays } from './mariadb-strays.js';
 import { startTempServer } from './mariadb-temp-server.js';
+import { commandStep, noteStep, sqlStep } from '../../src/plan.js';
 import { findTools, type Tools } from './mariadb-tools.js';
 
 export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: RestorePlan, store: LogStore | undefined): Restorer {
@@ -98,6 +99,22 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
     },
 
     destinationOf,
+
+    async plan() {
+      const server = tools?.server ?? (point.flavor === 'mysql' ? 'mysqld' : 'mariadbd');
+      return [
+        noteStep('check', `${base ? `${base} must be empty` : `the server must be stopped (no ${layout.pidFile ?? 'pid file'})`}; the restored files must not be open`),
+        ...(base ? [] : [noteStep('finish', `files made after the backup are moved aside to ${displacedDir(layout, plan.backupId)}`)]),
+        { phase: 'finish', kind: 'write' as const, text: `the binlog index of ${layout.binlogBasename ?? '(no binlog)'} naming the ${binlogChunks.length} restored binlog(s)` },
+        commandStep('finish', [server, `--datadir=${layout.datadir}`, ...serverOptions(point, layout, instance.settings, base !== undefined), ...(plan.mode === 'partial' ? partialRecovery : [])]),
+        ...(rollForward && store
+          ? [commandStep('finish', ['mariadb-binlog', `--start-position=${point.position}`, ...(plan.until ? [`--stop-datetime=${plan.until.toISOString()}`] : []), `${point.file} …`, '|', 'mariadb', '--socket=<temporary server>'])]
+          : [noteStep('finish', 'no binlogs are replayed: restored to the backup\'s time')]),
+        sqlStep('finish', point.flavor === 'mysql' ? 'SELECT @@global.gtid_executed AS gtid' : 'SELECT @@global.gtid_binlog_pos AS gtid'),
+        ...(point.flavor === 'mariadb' && layout.binlogBasename ? [sqlStep('finish', 'SELECT @@global.gtid_binlog_state AS state'), sqlStep('finish', 'RESET MASTER'), sqlStep('finish', 'SET GLOBAL gtid_binlog_state = ?')] : []),
+        noteStep('finish', 'the temporary server is shut down'),
+      ];
+    },
 
     extraRoots: () => (base ? [] : [displacedDir(layout, plan.backupId)]),
 

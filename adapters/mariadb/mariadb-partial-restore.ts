@@ -8,6 +8,7 @@
  * until its import succeeded, and put back if the import fails.
  */
 import { randomBytes } from 'node:crypto';
+import { commandStep, noteStep, sqlStep } from '../../src/plan.js';
 import { chown, copyFile, mkdir, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,6 +63,17 @@ export function onlinePartialRestorer(instance: InstanceContext<MariadbSettings>
 
     // Everything this restore writes goes into its own scratch directory; the live server only imports.
     extraRoots: () => [scratch],
+
+    async plan() {
+      return [
+        noteStep('check', `the live server must run and accept ${instance.settings.user}; the files are restored under ${base}`),
+        commandStep('finish', [tools?.server ?? 'mariadbd', `--datadir=${base}`, ...serverOptions(point, layout, instance.settings, true), ...partialRecovery]),
+        sqlStep('finish', `SET SESSION lock_wait_timeout = ${instance.settings.lockWaitTimeoutS}`),
+        sqlStep('finish', 'SELECT @@datadir AS datadir'),
+        ...schemas.map((sp) => noteStep('finish', `${String(sp.details?.schema ?? sp.name)}: each table exported from the temporary server (FLUSH TABLES … FOR EXPORT) and imported into the live one (ALTER TABLE … DISCARD TABLESPACE, copy, ALTER TABLE … IMPORT TABLESPACE, CHECK TABLE)`)),
+        noteStep('finish', 'the temporary server is shut down and its directory removed'),
+      ];
+    },
 
     async check() {
       if (plan.until) {

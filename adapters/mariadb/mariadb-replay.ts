@@ -8,7 +8,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { EbrError } from '../../src/errors.js';
 import type { LogStore } from '../../src/logs/log-store.js';
-import type { ReplayPlan } from '../../src/logs/binlog-chain.js';
+import type { ReplayPlan } from './binlog-chain.js';
 import type { Tools } from './mariadb-tools.js';
 
 export interface ReplayOptions {

@@ -1,18 +1,12 @@
-/** The PostgreSQL adapter: non-exclusive base backups on one session, WAL through `ebr wal`, full, partial and point-in-time restore. */
-import type { DbmsAdapter } from '../../src/adapter-api.js';
+/** Opening the PostgreSQL backup session (loaded only when an instance is backed up: it loads pg). */
+import type { DbmsSession, InstanceContext } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
-import { postgresConfigSchema, type PostgresSettings } from './postgres-config.js';
+import type { PostgresSettings } from './postgres-config.js';
 import { connectError, queryError } from './postgres-errors.js';
 import * as q from './postgres-queries.js';
-import { postgresRestorer } from './postgres-restorer.js';
 import { postgresSession, type ServerInfo } from './postgres-session.js';
 
-export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
-  vendor: 'postgres',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, logArchive: 'wal', pointInTimeRestore: true, chunksMayVanish: true },
-  configSchema: postgresConfigSchema as unknown as DbmsAdapter<PostgresSettings>['configSchema'],
-
-  async connect(instance, signal) {
+export async function connectPostgres(instance: InstanceContext<PostgresSettings>, signal: AbortSignal): Promise<DbmsSession> {
     const s = instance.settings;
     const ctx = { instance: instance.name, phase: 'connect' };
     throwIfAborted(signal, ctx);
@@ -59,9 +53,4 @@ export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
       });
     }
     return postgresSession(client, instance, server, () => lost);
-  },
-
-  async restorer(instance, plan) {
-    return postgresRestorer(instance, plan);
-  },
-};
+}

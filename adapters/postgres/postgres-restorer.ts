@@ -9,6 +9,7 @@
  * `DIR/pg_tblspc_targets/<oid>`; the copy gets archive_mode = off so it never writes into the
  * original's log archive.
  */
+import { noteStep, recordingFiles } from '../../src/plan.js';
 import { readlinkSync, realpathSync } from 'node:fs';
 import { lstat, readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -114,6 +115,17 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
     },
 
     destinationOf,
+
+    // finish changes files only through RestoreFiles and runs nothing: its plan is finish on a recorder.
+    async plan(signal) {
+      const recorder = recordingFiles();
+      const outcome = await this.finish(signal, recorder);
+      return [
+        noteStep('check', `no postmaster may run on ${dataDir}${plan.targetDir ? `; ${plan.targetDir} must be empty or a PostgreSQL data directory` : ''}`),
+        ...recorder.steps,
+        ...outcome.notes.map((n) => noteStep('finish', n)),
+      ];
+    },
 
     extraRoots: () => wal.roots,
 

@@ -1,17 +1,11 @@
-/** The SQLite adapter: spaces are `main` (critical) and each attached database. */
+/** Opening the SQLite session (loaded only when an instance is backed up: it loads better-sqlite3). */
 import Database from 'better-sqlite3';
-import type { DbmsAdapter } from '../../src/adapter-api.js';
+import type { DbmsSession, InstanceContext } from '../../src/adapter-api.js';
 import { EbrError } from '../../src/errors.js';
-import { sqliteConfigSchema, type SqliteSettings } from './sqlite-config.js';
-import { sqliteRestorer } from './sqlite-restorer.js';
+import type { SqliteSettings } from './sqlite-config.js';
 import { assertExists, sqliteSession, type SqliteFiles } from './sqlite-session.js';
 
-export const sqliteAdapter: DbmsAdapter<SqliteSettings> = {
-  vendor: 'sqlite',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, pointInTimeRestore: false },
-  configSchema: sqliteConfigSchema as unknown as DbmsAdapter<SqliteSettings>['configSchema'],
-
-  async connect(instance) {
+export async function connectSqlite(instance: InstanceContext<SqliteSettings>): Promise<DbmsSession> {
     const s = instance.settings;
     const files: SqliteFiles = { main: instance.resolvePath(s.main) };
     for (const [name, file] of Object.entries(s.attach)) files[name] = instance.resolvePath(file);
@@ -34,9 +28,4 @@ export const sqliteAdapter: DbmsAdapter<SqliteSettings> = {
       });
     }
     return sqliteSession(db, files, instance.name);
-  },
-
-  async restorer(_instance, plan) {
-    return sqliteRestorer(plan);
-  },
-};
+}

@@ -7,6 +7,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { ArchivedChunk, RestorePlan, Restorer } from '../../src/adapter-api.js';
 import { EbrError } from '../../src/errors.js';
+import { noteStep, sqlStep } from '../../src/plan.js';
 import { processesHolding } from '../../src/util/open-files.js';
 
 export function sqliteRestorer(plan: RestorePlan): Restorer {
@@ -16,6 +17,13 @@ export function sqliteRestorer(plan: RestorePlan): Restorer {
   const sideFilesOf = (dest: string) => (dest.endsWith('-wal') ? [] : [`${dest}-wal`, `${dest}-shm`, `${dest}-journal`]);
 
   return {
+    async plan() {
+      return [
+        noteStep('check', `no process may hold ${chunks.map(destinationOf).join(', ')} or their -wal, -shm, -journal files open`),
+        ...written.map((sp) => sqlStep('finish', `PRAGMA integrity_check -- on ${sp.name}`)),
+      ];
+    },
+
     async check() {
       const seen = new Map<string, string>();
       for (const c of chunks) {

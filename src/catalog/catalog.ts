@@ -1,7 +1,8 @@
 /** The catalog database: opened once per command, migrated on open, WAL so readers never wait on a backup. */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
 import { EbrError } from '../errors.js';
 import { migrations } from './migrations.js';
 
@@ -22,7 +23,9 @@ export class Catalog {
     }
     try {
       mkdirSync(path.dirname(file), { recursive: true });
-      const db = new Database(file);
+      // Loaded here, not at import: a command that never opens the catalog (ebr log push) never loads it.
+      const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+      const db = new Sqlite(file);
       db.pragma('journal_mode = WAL');
       db.pragma('busy_timeout = 10000');
       db.pragma('foreign_keys = ON');

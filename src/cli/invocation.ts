@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shellQuote } from '../util/ebr-self.js';
 
 const mainJs = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -18,10 +19,7 @@ export function ebrCommandIn(dir: string, env: NodeJS.ProcessEnv = process.env):
   return `node ${shellQuote(main)}`;
 }
 
-/** A path as a single shell word. */
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote };
 
 function real(p: string): string {
   try {

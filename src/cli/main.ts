@@ -2,11 +2,10 @@
 /** The ebr command line: parse, call one library function, print. Errors become a message, a hint and an exit code. */
 import { Command, CommanderError } from 'commander';
 import { EbrError } from '../errors.js';
-import * as binlog from './commands/binlog.js';
 import * as backup from './commands/backup.js';
 import * as catalog from './commands/catalog.js';
 import * as daemon from './commands/daemon.js';
-import * as demo from './commands/demo.js';
+import * as demo from '../../demo/demo-command.js';
 import * as exportBackup from './commands/export.js';
 import * as init from './commands/init.js';
 import * as list from './commands/list.js';
@@ -15,7 +14,8 @@ import * as restores from './commands/restores.js';
 import * as show from './commands/show.js';
 import * as spaces from './commands/spaces.js';
 import * as verify from './commands/verify.js';
-import * as wal from './commands/wal.js';
+import * as log from './commands/log.js';
+import * as release from './commands/release.js';
 
 const program = new Command('ebr')
   .description('External backup and restore for database servers: block briefly, freeze storage, stream the frozen files to an archive.')
@@ -28,7 +28,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, catalog, daemon, wal, binlog]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, catalog, daemon, log, release]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -99,7 +99,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
         });
       }
     }
-    if (inst.logSchedule !== undefined && !adapter.syncLogs) {
+    if (inst.logSchedule !== undefined && !adapter.logs?.sync) {
       throw new EbrError('config', `${file}: ${at}.logSchedule is set, but the ${adapter.vendor} adapter has no log archive that ebr copies on a schedule`, {
         hint: adapter.capabilities.logArchive ? `the ${adapter.vendor} server pushes its logs itself (e.g. archive_command); remove logSchedule` : 'remove logSchedule',
         context: { key: `${at}.logSchedule` },

@@ -46,7 +46,7 @@ export const instanceSchema = z
     /** Spaces streamed at once; two readers keep one disk busier than one. */
     parallelStreams: z.number().int().min(1).max(64).default(2),
     schedule: z.string().optional(),
-    /** cron for copying finished logs into the log archive between backups (adapters with syncLogs). */
+    /** cron for copying finished logs into the log archive between backups (adapters whose logs have sync). */
     logSchedule: z.string().optional(),
     retention: z.object({ full: z.number().int().positive() }).strict().optional(),
     compression: compressionSchema.optional(),

@@ -56,7 +56,7 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
       instance.logSchedule!,
       async () => {
         try {
-          const r = await adapterOf(instance).syncLogs!(instanceContext(o.config, instance), o.signal);
+          const r = await adapterOf(instance).logs!.sync!(instanceContext(o.config, instance), o.signal);
           emit(instance.name, 'logs-synced', { stored: r.stored, gaps: r.gaps });
         } catch (err) {
           const e = asEbrError(err, 'logArchive', { instance: instance.name });

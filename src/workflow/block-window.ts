@@ -78,6 +78,14 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
     });
     snapshot = await Promise.race([pending, deadline, cancelled]);
     steps.snapshot = performance.now() - s0;
+    // A freeze that ends with its session (SQL Server's suspend) may have ended before the snapshot did.
+    const lost = o.session.lost?.();
+    if (lost) {
+      throw new EbrError('block', `the database session ended inside the window (${lost.message}); the freeze ended with it, so the snapshot may hold writes made after the freeze`, {
+        hint: 'the backup is failed and its snapshot discarded; look for a killed session or a server restart, then run the backup again',
+        context: { ...o.context, phase: 'acquire' },
+      });
+    }
     for (const [k, v] of Object.entries(snapshot.steps ?? {})) steps[`snapshot.${k}`] = v;
   } catch (err) {
     failure = asEbrError(err, 'snapshot', { ...o.context, phase: 'acquire' });

@@ -7,6 +7,7 @@ import { EbrError } from '../errors.js';
 import { codecForBackup, codecForReading } from '../archive/codec/index.js';
 import { codedLogStore } from '../logs/coded-log-store.js';
 import type { LogStore } from '../logs/log-store.js';
+import { ebrArgv } from '../util/ebr-self.js';
 import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
 
 export function adapterOf(instance: InstanceConfig): DbmsAdapter {
@@ -22,6 +23,7 @@ export function instanceContext(config: Config, instance: InstanceConfig): Insta
     resolvePath: instance.resolvePath,
     configFile: config.file,
     logStore: (kind) => logStoreOf(instance, kind),
+    ebrArgv: (args) => ebrArgv(config.file, args),
   };
 }
 

@@ -8,7 +8,7 @@ import { link, lstat, open, rename, rm, type FileHandle } from 'node:fs/promises
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { TarArchive, ZipArchive, type Archiver, type EntryData } from 'archiver';
+import type { Archiver, EntryData } from 'archiver';
 import { syncDir } from '../archive/backup-dir.js';
 import { EbrError, asEbrError, throwIfAborted, type ErrorContext } from '../errors.js';
 
@@ -49,6 +49,8 @@ export async function writeAtomically(output: string, format: ExportFormat, forc
   const fh = await openTemp(temp, ctx);
   const removeOnExit = () => rmSync(temp, { force: true });
   process.on('exit', removeOnExit);
+  // archiver loads only when an export runs.
+  const { TarArchive, ZipArchive } = await import('archiver');
   const archive: Archiver = format === 'zip' ? new ZipArchive({ zlib: { level: compressionLevel } }) : new TarArchive({ gzip: true, gzipOptions: { level: compressionLevel } });
   // The stream closes the handle when it finishes or is destroyed; the fsync is then made on a fresh one, as FileSink does.
   const out = fh.createWriteStream({ highWaterMark: 8 << 20 });

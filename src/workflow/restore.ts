@@ -7,7 +7,8 @@
  * first: a failure, or a kill at any moment, ends with either the whole restore or the old files.
  */
 import path from 'node:path';
-import type { ArchivedChunk, FileAttributes, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
+import type { ArchivedChunk, FileAttributes, PlanStep, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
+import { noteStep } from '../plan.js';
 import type { ArchiveReader, ReadSpaceOptions } from '../archive/archive-target.js';
 import type { Codec } from '../archive/codec.js';
 import { codecForReading } from '../archive/codec/index.js';
@@ -53,8 +54,9 @@ export interface RestoreResult extends RestoreOutcome {
   restoreId: number;
 }
 
-export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
-  const { catalog: cat, instance, signal } = o;
+/** Everything a restore decides before it writes: the backup, its verified manifest, where each member goes. */
+async function prepareRestore(o: RestoreOptions) {
+  const { catalog: cat, instance } = o;
   const adapter = adapterOf(instance);
   const backup = findBackup(cat, o.backupId ?? 'latest', instance.name);
   if (backup.status !== 'complete') {
@@ -78,7 +80,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   // What the archive says is trusted only where the catalog vouches for it.
   const manifest = trustedManifest(cat, backup, await reader.readManifestFile(), ctx);
   const requested = chooseSpaces(manifest, o.partial, ctx, { refuseCritical: true });
-  const mode = o.partial?.length ? 'partial' : 'full';
+  const mode: 'full' | 'partial' = o.partial?.length ? 'partial' : 'full';
   // The key is checked here, before anything is written: a wrong or missing one fails the restore now.
   const codec = await codecForReading(manifest.codec, instance);
   const meta = await readMeta(reader, manifest, backup, codec, ctx);
@@ -108,6 +110,33 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     taken.set(dest, m.name);
     destinations.set(m.name, dest);
   }
+  return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations };
+}
+
+/**
+ * `ebr restore --dry-run`: the members it would read and verify, where each would be written, and
+ * what the adapter would run afterwards. Writes nothing and journals nothing.
+ */
+export async function planRestore(o: RestoreOptions): Promise<{ backupId: string; mode: 'full' | 'partial'; spaces: string[]; targetDir?: string; steps: PlanStep[] }> {
+  const { backup, reader, requested, mode, targetDir, restorer, toWrite, members, destinations } = await prepareRestore(o);
+  const steps: PlanStep[] = [
+    noteStep('check', `backup ${backup.id}: the manifest and meta/ files match the digests the catalog recorded`),
+    ...toWrite.flatMap((space) =>
+      members
+        .filter((m) => m.space === space)
+        .flatMap((m): PlanStep[] => [
+          { phase: 'stage', kind: 'read', text: `${reader.location}: ${m.name} (${m.size} bytes, sha256 ${m.sha256.slice(0, 16)}…)` },
+          { phase: 'stage', kind: 'write', text: `${destinations.get(m.name)} (staged beside it, verified, then renamed into place; the old file set aside until the restore succeeds)` },
+        ]),
+    ),
+    ...(await restorer.plan(o.signal)),
+  ];
+  return { backupId: backup.id, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), steps };
+}
+
+export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
+  const { catalog: cat, instance, signal } = o;
+  const { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, restorer, toWrite, members, guard, destinations } = await prepareRestore(o);
   const restoreId = beginRestore(cat, { backupId: backup.id, instance: instance.name, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), ...(until ? { until: until.toISOString() } : {}), runner: thisRunner() });
   const journal = new RestoreJournal(cat, restoreId, guard);
   const rctx = { ...ctx, restoreId };

@@ -5,10 +5,10 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mariadbConfigSchema } from '../../adapters/mariadb/mariadb-config.js';
-import { syncInstanceBinlogs } from '../../adapters/mariadb/index.js';
-import { replayChain } from '../../src/logs/binlog-chain.js';
-import { summarizeBinlog } from '../../src/logs/binlog-parse.js';
-import { archivedRanges, type BinlogRange } from '../../src/logs/binlog-sync.js';
+import { syncInstanceBinlogs } from '../../adapters/mariadb/mariadb-binlogs.js';
+import { replayChain } from '../../adapters/mariadb/binlog-chain.js';
+import { summarizeBinlog } from '../../adapters/mariadb/binlog-parse.js';
+import { archivedRanges, type BinlogRange } from '../../adapters/mariadb/binlog-sync.js';
 import { logStoreAt } from '../../src/logs/log-store.js';
 import { tempDir } from '../helpers/env.js';
 import { createServer, type TestServer } from './server.js';

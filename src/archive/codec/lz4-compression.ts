@@ -11,7 +11,12 @@
  * Reading splits the stored bytes at frame boundaries (walking the frame's block sizes) and decodes
  * one frame at a time: lz4-napi's decompressFrame reads only the first frame of what it is given.
  */
-import { compressFrame, decompressFrame } from 'lz4-napi';
+import { createRequire } from 'node:module';
+import type * as lz4 from 'lz4-napi';
+
+// The native module loads the first time an lz4 stream is made.
+let loaded: typeof lz4 | undefined;
+const nativeLz4 = (): typeof lz4 => (loaded ??= createRequire(import.meta.url)('lz4-napi') as typeof lz4);
 import { throwIfAborted } from '../../errors.js';
 import { ByteQueue } from './byte-queue.js';
 import type { Compression } from './compression.js';
@@ -24,7 +29,7 @@ const frameMagic = 0x184d2204;
 const maxFrameBytes = 16 << 20;
 
 function encoder(next: Stage): Stage {
-  return blockStage(next, blockBytes, (block) => compressFrame(block, { contentChecksum: true }));
+  return blockStage(next, blockBytes, (block) => nativeLz4().compressFrame(block, { contentChecksum: true }));
 }
 
 /**
@@ -69,7 +74,7 @@ async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: Ab
       const frame = q.shift(n);
       let plain: Buffer;
       try {
-        plain = await decompressFrame(frame);
+        plain = await nativeLz4().decompressFrame(frame);
       } catch (err) {
         throw bad(`frame ${frames}: ${reason(err)}`, err);
       }

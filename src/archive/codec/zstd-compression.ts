@@ -11,13 +11,16 @@
  * three jobs of input, so a slow medium holds the writer back within a few MiB. Decompression is
  * single-threaded (zstd has no other) and synchronous, one output piece of dStreamOutSize() at a time.
  */
-import binding from 'zstd-napi/binding.js';
+import { createRequire } from 'node:module';
+import type zstdBinding from 'zstd-napi/binding.js';
 import { throwIfAborted } from '../../errors.js';
 import type { Compression } from './compression.js';
 import { damagedStream, reason } from './codec-errors.js';
 import type { Stage } from './stage.js';
 
-const { CCtx, DCtx, CParameter, EndDirective } = binding;
+// The native binding loads the first time a zstd stream is made, not whenever codecs are imported.
+let loaded: typeof zstdBinding | undefined;
+const nativeZstd = (): typeof zstdBinding => (loaded ??= createRequire(import.meta.url)('zstd-napi/binding.js') as typeof zstdBinding);
 const empty = Buffer.alloc(0);
 const jobBytes = 1 << 20;
 
@@ -28,6 +31,8 @@ function handOff(buf: Buffer, n: number): { piece: Buffer; keep: boolean } {
 }
 
 function encoder(next: Stage, level: number | undefined): Stage {
+  const binding = nativeZstd();
+  const { CCtx, CParameter, EndDirective } = binding;
   const outSize = binding.cStreamOutSize();
   const cctx = new CCtx();
   cctx.setParameter(CParameter.compressionLevel, level ?? 3);
@@ -60,8 +65,9 @@ function encoder(next: Stage, level: number | undefined): Stage {
 }
 
 async function* decode(source: AsyncIterable<Buffer>, label: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  const binding = nativeZstd();
   const outSize = binding.dStreamOutSize();
-  const dctx = new DCtx();
+  const dctx = new binding.DCtx();
   let out = Buffer.allocUnsafe(outSize);
   /** Bytes of the zstd stream taken so far (the stored bytes, or the decrypted ones). */
   let stored = 0;

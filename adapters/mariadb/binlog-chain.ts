@@ -4,7 +4,7 @@
  * one ended with (a restored server that started a new binlog history breaks the chain there), up to
  * the first file created after the target time.
  */
-import { EbrError } from '../errors.js';
+import { EbrError } from '../../src/errors.js';
 import { numberOf, type BinlogRange } from './binlog-sync.js';
 
 export interface ReplayPlan {

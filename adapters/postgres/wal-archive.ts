@@ -7,8 +7,8 @@
  */
 import { chown, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { EbrError } from '../errors.js';
-import type { LogStore } from './log-store.js';
+import { EbrError } from '../../src/errors.js';
+import type { LogStore } from '../../src/logs/log-store.js';
 
 /** Segment, timeline history, backup history and partial segment names, as PostgreSQL archives them. */
 const walName = /^(?:[0-9A-F]{24}|[0-9A-F]{8}\.history|[0-9A-F]{24}\.[0-9A-F]{8}\.backup|[0-9A-F]{24}\.partial)$/;

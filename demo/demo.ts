@@ -4,13 +4,13 @@
  */
 import { existsSync, mkdirSync, openSync, readdirSync, rmSync, writeFileSync, writeSync, closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
-import { Catalog } from '../catalog/catalog.js';
-import { loadConfig, pickInstance } from '../config/load.js';
-import { EbrError } from '../errors.js';
-import { runBackup, type BackupResult } from '../workflow/backup.js';
-import type { ProgressListener } from '../workflow/progress.js';
-import { runRestore, type RestoreResult } from '../workflow/restore.js';
-import { runVerify, type VerifyResult } from '../workflow/verify.js';
+import { Catalog } from '../src/catalog/catalog.js';
+import { loadConfig, pickInstance } from '../src/config/load.js';
+import { EbrError } from '../src/errors.js';
+import { runBackup, type BackupResult } from '../src/workflow/backup.js';
+import type { ProgressListener } from '../src/workflow/progress.js';
+import { runRestore, type RestoreResult } from '../src/workflow/restore.js';
+import { runVerify, type VerifyResult } from '../src/workflow/verify.js';
 import { createSampleInstance, integrityOf, inventoryFingerprint } from './sample-instance.js';
 
 export interface DemoResult {

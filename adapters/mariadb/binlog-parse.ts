@@ -7,7 +7,7 @@
  * (timestamp u32, type u8, server_id u32, event_size u32, next position u32, flags u16), little endian.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../../src/errors.js';
 
 const magic = Buffer.from([0xfe, 0x62, 0x69, 0x6e]);
 const headerSize = 19;

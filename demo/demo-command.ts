@@ -1,9 +1,9 @@
+/** `ebr demo`: the embedded example on SQLite, registered with the CLI's commands. */
 import type { Command } from 'commander';
-import { runDemo } from '../../demo/demo.js';
-import { EbrError } from '../../errors.js';
-import { cliOf } from '../context.js';
-import { bytes, ms, table } from '../format.js';
-import { ebrCommandIn, shellQuote } from '../invocation.js';
+import { EbrError } from '../src/errors.js';
+import { cliOf } from '../src/cli/context.js';
+import { bytes, ms, table } from '../src/cli/format.js';
+import { ebrCommandIn, shellQuote } from '../src/cli/invocation.js';
 
 export function register(program: Command): void {
   program
@@ -13,6 +13,8 @@ export function register(program: Command): void {
     .action(async (opts: { dir: string }, cmd: Command) => {
       const cli = cliOf(cmd);
       const bar = cli.progress();
+      // The demo (and SQLite's driver) loads only when it runs.
+      const { runDemo } = await import('./demo.js');
       const r = await runDemo({ dir: opts.dir, signal: cli.signal, say: (l) => cli.note(l), ...(bar.listener ? { onProgress: bar.listener } : {}) }).finally(() => bar.stop());
       // After `npm ci` no `ebr` is on the PATH: name the command that works in the demo's directory.
       const ebr = ebrCommandIn(r.dir);

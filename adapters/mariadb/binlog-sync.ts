@@ -7,9 +7,9 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EbrError, throwIfAborted } from '../errors.js';
+import { EbrError, throwIfAborted } from '../../src/errors.js';
 import { summarizeBinlog, type BinlogSummary } from './binlog-parse.js';
-import type { LogStore } from './log-store.js';
+import type { LogStore } from '../../src/logs/log-store.js';
 
 export const rangeSuffix = '.range.json';
 

@@ -1,0 +1,114 @@
+import type { Command } from 'commander';
+import type { DbmsAdapter, LogCommands } from '../../adapter-api.js';
+import type { InstanceConfig } from '../../config/load.js';
+import { EbrError } from '../../errors.js';
+import { adapters } from '../../registry.js';
+import { adapterOf, instanceContext } from '../../workflow/context.js';
+import { cliOf, type Cli } from '../context.js';
+import { table } from '../format.js';
+
+type Verb = keyof Omit<LogCommands, 'aliases' | 'summary'>;
+
+/**
+ * `ebr log push|get|sync|list`: the instance's log archive, whatever its kind. What each verb does is
+ * the adapter's (logs in adapter-api.ts); the names users already put into a server's configuration
+ * (`ebr wal push` in archive_command, `ebr binlog sync` in cron) stay as aliases of the same verbs,
+ * restricted to instances whose adapter declares that alias.
+ */
+export function register(program: Command): void {
+  addVerbs(program.command('log').description("the instance's log archive, which roll-forward and point-in-time restores read"));
+  const seen = new Set<string>(['log']);
+  for (const adapter of adapters()) {
+    for (const alias of adapter.logs?.aliases ?? []) {
+      if (seen.has(alias)) continue;
+      seen.add(alias);
+      addVerbs(program.command(alias).description(`${adapter.logs!.summary} (the same as \`ebr log\`)`), alias);
+    }
+  }
+}
+
+function addVerbs(group: Command, alias?: string): void {
+  const instanceOption = ['-i, --instance <name>', 'instance from the config (optional when there is one)'] as const;
+  group
+    .command('push')
+    .description("store a finished log the server hands over (archive_command); quiet on success, non-zero exit when it is not stored")
+    .option(...instanceOption)
+    .argument('<path>', 'the log file (PostgreSQL: %p)')
+    .action(async (file: string, opts: { instance?: string }, cmd: Command) => {
+      const { cli, instance, logs } = resolve(cmd, opts, 'push', alias);
+      const outcome = await logs.push!(instanceContext(cli.config(), instance), file, cli.signal);
+      if (cli.opts.json) cli.print({ pushed: file, outcome }, () => '');
+    });
+  group
+    .command('get')
+    .description('fetch one log by name, digest checked, into a path (restore_command); exit 1 when the archive does not have it')
+    .option(...instanceOption)
+    .argument('<name>', 'the log name (PostgreSQL: %f)')
+    .argument('<dest>', 'where to put it (PostgreSQL: %p)')
+    .action(async (name: string, dest: string, opts: { instance?: string }, cmd: Command) => {
+      const { cli, instance, logs } = resolve(cmd, opts, 'get', alias);
+      const found = await logs.get!(instanceContext(cli.config(), instance), name, dest, cli.signal);
+      if (cli.opts.json) cli.print({ name, found }, () => '');
+      // Not found is how recovery learns it reached the end of the archive: a plain non-zero exit, no message.
+      if (!found) process.exitCode = 1;
+    });
+  group
+    .command('sync')
+    .description('copy every log the server has finished and the archive lacks (run from cron or logSchedule between backups)')
+    .option(...instanceOption)
+    .action(async (opts: { instance?: string }, cmd: Command) => {
+      const { cli, instance, adapter, logs } = resolve(cmd, opts, 'sync', alias);
+      const r = await logs.sync!(instanceContext(cli.config(), instance), cli.signal);
+      const kind = adapter.capabilities.logArchive!;
+      cli.print({ instance: instance.name, kind, ...r }, () =>
+        [
+          `archived ${r.stored.length} ${kind} log(s)${r.stored.length ? `: ${r.stored.join(', ')}` : ''}; ${r.present.length} already archived; ${r.current ?? '(none)'} is being written`,
+          ...(r.gaps.length ? [`warning: the server removed ${r.gaps.join(', ')} before they were archived; --until cannot cross that gap`] : []),
+        ].join('\n'),
+      );
+    });
+  group
+    .command('list')
+    .description('what the log archive holds, which is what --until can reach')
+    .option(...instanceOption)
+    .action(async (opts: { instance?: string }, cmd: Command) => {
+      const { cli, instance, adapter, logs } = resolve(cmd, opts, 'list', alias);
+      const listing = await logs.list!(instanceContext(cli.config(), instance), cli.signal);
+      cli.print({ instance: instance.name, kind: adapter.capabilities.logArchive, logs: listing.json }, () => table(listing.columns, listing.rows));
+    });
+}
+
+function resolve(cmd: Command, opts: { instance?: string }, verb: Verb, alias: string | undefined): { cli: Cli; instance: InstanceConfig; adapter: DbmsAdapter; logs: LogCommands } {
+  const cli = cliOf(cmd);
+  const instance = cli.instance(opts.instance);
+  const adapter = adapterOf(instance);
+  const logs = adapter.logs;
+  const command = `ebr ${alias ?? 'log'} ${verb}`;
+  if (!adapter.capabilities.logArchive || !logs) {
+    throw new EbrError('usage', `instance ${instance.name} (adapter ${instance.adapter}) keeps no log archive`, {
+      hint: `name an instance whose adapter archives logs with --instance (${withLogs()})`,
+      context: { instance: instance.name },
+    });
+  }
+  if (alias && !(logs.aliases ?? []).includes(alias)) {
+    throw new EbrError('usage', `instance ${instance.name} (adapter ${instance.adapter}) keeps ${adapter.capabilities.logArchive} logs, not what \`ebr ${alias}\` handles`, {
+      hint: `use \`ebr log ${verb} --instance ${instance.name}\`, or name an instance whose adapter has \`ebr ${alias}\` (${withAlias(alias)})`,
+      context: { instance: instance.name },
+    });
+  }
+  if (!logs[verb]) {
+    const verbs = (['push', 'get', 'sync', 'list'] as const).filter((v) => logs[v]);
+    throw new EbrError('usage', `${command}: the ${instance.adapter} adapter's ${adapter.capabilities.logArchive} archive has no ${verb}`, {
+      hint: `its verbs are ${verbs.join(', ')}; ${logs.summary}`,
+      context: { instance: instance.name },
+    });
+  }
+  return { cli, instance, adapter, logs };
+}
+
+function withLogs(): string {
+  return adapters().filter((a) => a.logs).map((a) => `${a.vendor}: ${a.capabilities.logArchive}`).join(', ');
+}
+function withAlias(alias: string): string {
+  return adapters().filter((a) => a.logs?.aliases?.includes(alias)).map((a) => a.vendor).join(', ');
+}
