@@ -11,7 +11,7 @@ export interface DriverError extends Error {
 }
 
 /** Message numbers SQL Server answers when a permission is missing. */
-const permissionNumbers = new Set([229, 262, 297, 300, 916, 3110, 15247, 15151]);
+const permissionNumbers = new Set([229, 262, 297, 300, 916, 3110, 5011, 15247, 15151]);
 /** The grant each statement needs, from the BACKUP, RESTORE and ALTER DATABASE permission sections. */
 export function grantFor(statement: string): string {
   if (/^RESTORE/i.test(statement)) return 'sysadmin or dbcreator (RESTORE of a database that exists: db_owner of it, or sysadmin)';
