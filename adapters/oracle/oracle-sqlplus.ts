@@ -9,6 +9,7 @@ import { EbrError, type ErrorContext } from '../../src/errors.js';
 import type { OracleSettings } from './oracle-config.js';
 
 export const stepMarker = 'ebr-step';
+const informational = new Set(['ORA-00278', 'ORA-00279', 'ORA-00280', 'ORA-00289']);
 
 export interface SqlplusScript {
   /** Statements and SQL*Plus commands, one per entry, without the marker lines. */
@@ -59,9 +60,10 @@ export async function runSqlplus(s: OracleSettings, script: SqlplusScript, signa
   if (r.isCanceled) throw new EbrError('cancelled', `cancelled while ${file} ran`, { context });
   const output = String(r.all ?? '');
   const result: SqlplusResult = { exitCode: r.exitCode ?? 1, output };
-  const m = /^\s*((ORA-\d{5}|SP2-\d{4}):.*)$/m.exec(output);
+  // ORA-00279, -00280, -00289 and -00278 are RECOVER's prompts and progress, not errors.
+  const m = [...output.matchAll(/^\s*((ORA-\d{5}|SP2-\d{4}):.*)$/gm)].find((x) => !informational.has(x[2]!));
   if (m) {
-    const before = output.slice(0, m.index);
+    const before = output.slice(0, m.index ?? 0);
     const steps = [...before.matchAll(new RegExp(`^${stepMarker} (\\d+)$`, 'gm'))];
     const n = steps.length ? Number(steps[steps.length - 1]![1]) : undefined;
     result.error = { code: m[2]!, text: m[1]!.trim(), statement: n ? script.statements[n - 1] : undefined };
