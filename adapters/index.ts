@@ -2,6 +2,7 @@
 import type { DbmsAdapter } from '../src/adapter-api.js';
 import { mariadbAdapter } from './mariadb/index.js';
 import { mssqlAdapter } from './mssql/index.js';
+import { oracleAdapter } from './oracle/index.js';
 import { postgresAdapter } from './postgres/index.js';
 import { sqliteAdapter } from './sqlite/index.js';
 
@@ -10,4 +11,5 @@ export const adapters: ReadonlyArray<DbmsAdapter<never>> = [
   postgresAdapter as DbmsAdapter<never>,
   mariadbAdapter as DbmsAdapter<never>,
   mssqlAdapter as DbmsAdapter<never>,
+  oracleAdapter as DbmsAdapter<never>,
 ];
