@@ -136,6 +136,16 @@ export interface BlockToken {
   readonly spaces?: Space[];
 }
 
+/** What the gate knows when it unblocks. */
+export interface UnblockOutcome {
+  /**
+   * The window failed (the snapshot failed, timed out or was cancelled): the backup will be failed, so
+   * unblock should only end the block, not record a backup on the server (SQL Server's BACKUP …
+   * METADATA_ONLY would enter one into msdb for a snapshot that does not exist).
+   */
+  failed?: Error;
+}
+
 export interface DbmsSession extends AsyncDisposable {
   /** Server version and identity, stored with the backup. */
   describe(): Promise<Record<string, unknown>>;
@@ -151,7 +161,7 @@ export interface DbmsSession extends AsyncDisposable {
    * Leaves the window on the same session as block. Must work even when the backup failed or was
    * cancelled; it gets no signal on purpose, the gate bounds it with its own timeout.
    */
-  unblock(token: BlockToken): Promise<BackupMeta>;
+  unblock(token: BlockToken, outcome?: UnblockOutcome): Promise<BackupMeta>;
   /**
    * For adapters whose block outlives the session (capabilities.blockSurvivesSession): the argv that
    * ends the block from another process (e.g. `onmode -c unblock`). It must be safe to run when nothing

@@ -6,7 +6,7 @@
  * the window fails the backup (lost()) instead of keeping a snapshot taken while writes went on.
  */
 import { readFile, rm } from 'node:fs/promises';
-import type { BlockToken, DbmsSession, InstanceContext } from '../../src/adapter-api.js';
+import type { BlockToken, DbmsSession, InstanceContext, UnblockOutcome } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
 import type { BackupMeta, Space } from '../../src/model.js';
 import type { MssqlSettings } from './mssql-config.js';
@@ -22,11 +22,6 @@ export interface ServerInfo {
   productVersion: string;
   major: number;
   edition: string;
-}
-
-/** Why the window ends without a backup: the gate may say so (second argument of unblock), or the run was cancelled. */
-export interface UnblockOutcome {
-  failed?: unknown;
 }
 
 export function mssqlSession(instance: InstanceContext<MssqlSettings>, conn: MssqlConnection, server: ServerInfo): DbmsSession {

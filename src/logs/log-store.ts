@@ -21,7 +21,8 @@ export interface LogStore {
   list(prefix?: string): Promise<Array<{ name: string; size: number; sha256: string }>>;
 }
 
-export type LogKind = 'wal' | 'binlog';
+/** A log kind is the adapter's own name for its logs (capabilities.logArchive): 'wal', 'binlog', 'redo' … */
+export type LogKind = string;
 
 const sidecarSuffix = '.sha256';
 

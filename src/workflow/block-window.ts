@@ -100,7 +100,7 @@ export async function holdWindow(o: WindowOptions): Promise<WindowResult> {
         // The watchdog ended the block first: the deadline passed while ebr could not.
         throw windowExceeded(o, performance.now() - blockedAt);
       }
-      meta = await withTimeout(o.session.unblock(token), unblockTimeoutMs, 'unblock');
+      meta = await withTimeout(o.session.unblock(token, failure ? { failed: failure } : {}), unblockTimeoutMs, 'unblock');
       await wd?.disarm();
     } catch (err) {
       // ebr holds the right to end the block but its session could not: end it from outside, now.

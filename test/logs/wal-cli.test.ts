@@ -78,6 +78,6 @@ describe('ebr wal', () => {
     expect(bad.stderr).toMatch(/is not the name of a WAL file/);
     const lite = await ebr(['wal', 'push', '--instance', 'lite', `pg_wal/${segment}`]);
     expect(lite.code).toBe(2);
-    expect(lite.stderr).toMatch(/keeps no WAL archive/);
+    expect(lite.stderr).toMatch(/keeps no log archive/);
   });
 });

@@ -8,7 +8,7 @@ import { starterConfig } from '../../src/config/starter.js';
 import { repoRoot } from '../helpers/env.js';
 
 const dir = path.join(repoRoot, 'config');
-const env = { PGPASSWORD: 'x', MARIADB_PASSWORD: 'x', MYSQL_PWD: 'x', EBR_PASSWORD: 'x' };
+const env = { PGPASSWORD: 'x', MARIADB_PASSWORD: 'x', MYSQL_PWD: 'x', EBR_PASSWORD: 'x', MSSQL_PASSWORD: 'x', ORACLE_EBR_PASSWORD: 'x' };
 
 describe('example configs', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));

@@ -14,12 +14,15 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-/** Package names the sources import (`from 'x'`, `import('x')`), without subpaths (`mysql2/promise` → `mysql2`). */
+/**
+ * Package names the sources import (`from 'x'`, `import('x')`, `loadDriver('x'`, `require('x')` as
+ * createRequire makes it), without subpaths (`mysql2/promise` → `mysql2`).
+ */
 function importedPackages(): Set<string> {
   const seen = new Set<string>();
-  const files = ['src', 'adapters', 'bench', 'test'].flatMap((d) => sourceFiles(path.join(repoRoot, d)));
+  const files = ['src', 'adapters', 'demo', 'bench', 'test'].flatMap((d) => sourceFiles(path.join(repoRoot, d)));
   for (const f of files) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from\s+|import\s*\(\s*)'([^'.][^']*)'/g)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(/(?:from\s+|import\s*\(\s*|loadDriver(?:<[^>]*>)?\(\s*|createRequire\(import\.meta\.url\)\(\s*)'([^'.][^']*)'/g)) {
       const spec = m[1]!;
       const parts = spec.split('/');
       seen.add(spec.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!);
