@@ -138,4 +138,32 @@ export const migrations: string[] = [
     PRIMARY KEY (backup_id, space)
   );
   `,
+  // 5: drills: a backup restored into scratch, started and checked by the DBMS's own checks; each run with its
+  // timings, check results and the logs it replayed, so `ebr list` and `ebr status` can say when a backup
+  // was last proven restorable. scratch and runner let the next drill remove what a dead one left.
+  `
+  CREATE TABLE drills (
+    id INTEGER PRIMARY KEY,
+    backup_id TEXT NOT NULL REFERENCES backups(id),
+    instance TEXT NOT NULL,
+    spaces TEXT,
+    status TEXT NOT NULL CHECK (status IN ('running', 'passed', 'failed')),
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    restore_ms REAL,
+    recover_ms REAL,
+    check_ms REAL,
+    checks TEXT,
+    log_applied TEXT,
+    restore_id INTEGER,
+    scratch TEXT NOT NULL,
+    server_pid INTEGER,
+    runner_host TEXT NOT NULL,
+    runner_pid INTEGER NOT NULL,
+    runner_start TEXT NOT NULL,
+    error TEXT
+  );
+  CREATE INDEX drills_by_instance ON drills(instance, started_at);
+  CREATE INDEX drills_by_backup ON drills(backup_id, started_at);
+  `,
 ];
