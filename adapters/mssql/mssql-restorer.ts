@@ -121,7 +121,9 @@ export function mssqlRestorer(instance: InstanceContext<MssqlSettings>, plan: Re
   return {
     spacesToWrite: () => written.map((sp) => sp.name),
 
-    extraRoots: () => [],
+    // The server reads the .bkm and the log backups from backupDir: they are written there for the
+    // restore's statements and removed afterwards (never beside the restored files).
+    extraRoots: () => [scratch],
 
     async plan() {
       const out: PlanStep[] = checkStatements().map((text) => ({ phase: 'check', kind: 'sql', text }));

@@ -117,10 +117,11 @@ async function prepareRestore(o: RestoreOptions) {
  * `ebr restore --dry-run`: the members it would read and verify, where each would be written, and
  * what the adapter would run afterwards. Writes nothing and journals nothing.
  */
-export async function planRestore(o: RestoreOptions): Promise<{ backupId: string; mode: 'full' | 'partial'; spaces: string[]; targetDir?: string; steps: PlanStep[] }> {
-  const { backup, reader, requested, mode, targetDir, restorer, toWrite, members, destinations } = await prepareRestore(o);
+export async function planRestore(o: RestoreOptions): Promise<{ backupId: string; mode: 'full' | 'partial'; spaces: string[]; targetDir?: string; roots: string[]; steps: PlanStep[] }> {
+  const { backup, reader, requested, mode, targetDir, restorer, toWrite, members, destinations, guard } = await prepareRestore(o);
   const steps: PlanStep[] = [
     noteStep('check', `backup ${backup.id}: the manifest and meta/ files match the digests the catalog recorded`),
+    noteStep('check', `every write stays inside ${[...guard.rootDirs].join(', ')} and follows no symbolic link`),
     ...toWrite.flatMap((space) =>
       members
         .filter((m) => m.space === space)
@@ -131,7 +132,7 @@ export async function planRestore(o: RestoreOptions): Promise<{ backupId: string
     ),
     ...(await restorer.plan(o.signal)),
   ];
-  return { backupId: backup.id, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), steps };
+  return { backupId: backup.id, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), roots: [...guard.rootDirs], steps };
 }
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
