@@ -1,5 +1,8 @@
-/** The commented starter config that `ebr init` writes. */
-export const starterConfig = `# ebr configuration. Paths are relative to this file. Secrets: use \${ENV_VAR} references.
+/**
+ * The commented starter config that `ebr init` writes: the embedded SQLite example, with the names of
+ * every registered adapter (each has a commented example in config/<adapter>.yaml).
+ */
+export const starterConfig = (adapters: string[]): string => `# ebr configuration. Paths are relative to this file. Secrets: use \${ENV_VAR} references.
 #
 # The catalog records every backup, its phases, block window, discovered spaces and digests.
 catalog: ./var/catalog.db
@@ -7,7 +10,7 @@ catalog: ./var/catalog.db
 instances:
   # One entry per database server. Commands take --instance NAME (optional when there is only one).
   shop:
-    adapter: sqlite                 # sqlite | postgres | mariadb (see config/ for examples)
+    adapter: sqlite                 # ${adapters.join(' | ')} (config/<adapter>.yaml: each one's keys)
     sqlite:
       main: ./data/shop.db          # the critical space "main"
       attach:                       # each attached database is a space of its own
@@ -23,9 +26,9 @@ instances:
     # schedule: "0 2 * * *"         # cron expression for \`ebr daemon\`
     # retention: { full: 7 }
 
-  # pg-main:
-  #   adapter: postgres
-  #   postgres: { host: /var/run/postgresql, port: 5432, user: postgres, database: postgres }  # password: \${PGPASSWORD}
+  # another-server:
+  #   adapter: <one of the above>
+  #   <adapter>: { … }              # its connection keys; passwords as \${ENV} references
   #   snapshot: { provider: btrfs }
   #   target: { type: tar, path: /backup/ebr }
 `;

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { starterConfig } from '../../src/config/starter.js';
+import { adapterNames } from '../../src/registry.js';
 import { repoRoot } from '../helpers/env.js';
 
 const dir = path.join(repoRoot, 'config');
@@ -19,7 +20,7 @@ describe('example configs', () => {
     expect(Object.keys(config.instances).length).toBeGreaterThan(0);
   });
   it('the starter config validates', () => {
-    const config = parseConfig(YAML.parse(starterConfig), '/etc/ebr/ebr.yaml', env);
+    const config = parseConfig(YAML.parse(starterConfig(adapterNames())), '/etc/ebr/ebr.yaml', env);
     expect(config.instances.shop?.adapter).toBe('sqlite');
     expect(config.catalog).toBe('/etc/ebr/var/catalog.db');
   });

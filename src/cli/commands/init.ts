@@ -2,6 +2,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { configPath } from '../../config/load.js';
 import { starterConfig } from '../../config/starter.js';
+import { adapterNames } from '../../registry.js';
 import { EbrError } from '../../errors.js';
 import { cliOf } from '../context.js';
 
@@ -16,7 +17,7 @@ export function register(program: Command): void {
       if (existsSync(file) && !opts.force) {
         throw new EbrError('usage', `${file} already exists; ebr init does not overwrite it`, { hint: 'pass --force to replace it, or --config OTHER.yaml' });
       }
-      writeFileSync(file, starterConfig, { mode: 0o640 });
+      writeFileSync(file, starterConfig(adapterNames()), { mode: 0o640 });
       cli.print({ written: file }, () => `wrote ${file}; edit the instance, then run \`ebr spaces\` to see what a backup would take`);
     });
 }
