@@ -110,6 +110,49 @@ export interface DbmsAdapter<S = unknown> {
    * nothing is blocked. `ebr release --instance N` runs it; a releaseCommand may be that command.
    */
   endBlock?(instance: InstanceContext<S>, signal: AbortSignal): Promise<'ended' | 'none'>;
+  /**
+   * `ebr drill`: proves a restored copy works by the DBMS's own means. Called after the backup was
+   * restored into `copy.dir` (as `ebr restore --to` does, finish included): starts the DBMS on it where
+   * it can (a temporary server on a private socket, never on the live instance's port or files),
+   * replays the log archive to its end, runs the DBMS's own checks, and stops it again, also when a
+   * check fails or the signal aborts. A failed check is a result (ok: false), not a throw; throwing
+   * means the drill could not run at all (the server would not start). Adapters without it get a
+   * drill that reads back every digest and reports that no DBMS check ran.
+   */
+  drill?(instance: InstanceContext<S>, copy: RestoredCopy, signal: AbortSignal): Promise<DrillReport>;
+}
+
+/** A restored copy handed to DbmsAdapter.drill. */
+export interface RestoredCopy {
+  /** The --to directory the backup was restored into (the data directory of the copy). */
+  dir: string;
+  /** The plan the restore ran (spaces, meta, mode), as the adapter's restorer got it. */
+  plan: RestorePlan;
+  /** What the restorer's finish returned (its details: logs it replayed, integrity checks it ran). */
+  restored: RestoreOutcome;
+  /** A private, empty directory for the drill's own files (socket, server log, pid file); removed with the copy. */
+  scratch: string;
+  /** Called with the pid of any server the drill starts, so a dead ebr's drill server can be ended. */
+  onSpawn?(pid: number): Promise<void>;
+}
+
+/** One check of a drill: what ran, whether it passed, what the DBMS said. */
+export interface DrillCheck {
+  /** `PRAGMA integrity_check on main`, `pg_amcheck --all --heapallindexed`, `CHECK TABLE (12 tables of shop)`. */
+  name: string;
+  ok: boolean;
+  /** What the DBMS answered, shortened: `ok`, or the first lines of what it found. */
+  detail: string;
+}
+
+export interface DrillReport {
+  checks: DrillCheck[];
+  /** Time from starting the DBMS on the copy until it had replayed the logs and opened. */
+  recoverMs?: number;
+  /** The logs replayed onto the copy: how many, the first and last by name, and where replay ended. */
+  logApplied?: { count: number; first?: string; last?: string; endedAt?: string };
+  /** Lines for the user. */
+  notes: string[];
 }
 
 export interface LogSyncResult {
@@ -237,6 +280,13 @@ export interface Restorer {
    * if finish fails, or ebr dies during it, every change is undone and the old files are put back.
    */
   finish(signal: AbortSignal, files: RestoreFiles): Promise<RestoreOutcome>;
+  /**
+   * After a failed restore, once every file is back as it was: undoes what check or finish did to the
+   * server itself (a tablespace taken offline, a database set offline). Returns what it could not undo,
+   * for the user. Not run when ebr is killed: the next command puts the files back, and the adapter's
+   * docs say how to bring the object back by hand.
+   */
+  undo?(signal: AbortSignal): Promise<string[]>;
 }
 
 /** File attributes as the backup recorded them; ownership is applied only when ebr runs as root. */

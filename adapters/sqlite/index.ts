@@ -15,6 +15,8 @@ export const sqliteAdapter: DbmsAdapter<SqliteSettings> = {
     return (await import('./sqlite-adapter.js')).connectSqlite(instance);
   },
 
+  drill: async (_instance, copy) => (await import('./sqlite-drill.js')).drillSqlite(copy),
+
   async restorer(_instance, plan) {
     return (await import('./sqlite-restorer.js')).sqliteRestorer(plan);
   },

@@ -5,6 +5,7 @@ import { EbrError } from '../errors.js';
 import * as backup from './commands/backup.js';
 import * as catalog from './commands/catalog.js';
 import * as daemon from './commands/daemon.js';
+import * as drill from './commands/drill.js';
 import * as demo from '../../demo/demo-command.js';
 import * as exportBackup from './commands/export.js';
 import * as init from './commands/init.js';
@@ -28,7 +29,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, catalog, daemon, log, release]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, drill, catalog, daemon, log, release]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

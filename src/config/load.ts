@@ -24,6 +24,7 @@ export interface InstanceConfig {
   parallelStreams: number;
   schedule?: string;
   logSchedule?: string;
+  drillSchedule?: string;
   retention?: { full: number };
   /** How streams are stored; absent: as they are. */
   compression?: CompressionSettings;
@@ -36,6 +37,10 @@ export interface Config {
   file: string;
   catalog: string;
   instances: Record<string, InstanceConfig>;
+  /** drill.scratch, resolved. */
+  drill?: { scratch?: string };
+  /** status.textfile, resolved. */
+  status?: { textfile?: string };
 }
 
 /** --config, else $EBR_CONFIG, else ./ebr.yaml. */
@@ -81,7 +86,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     // Each provider and target declares its own keys: a typo is refused, not silently ignored.
     checkSection(targetKeys, inst.target, `${at}.target`, `a ${inst.target.type} target`, file);
     checkSection(snapshotKeys, inst.snapshot, `${at}.snapshot`, `a ${inst.snapshot.provider} snapshot`, file);
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'retention', 'compression', 'encryption', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -90,7 +95,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
         });
       }
     }
-    for (const key of ['schedule', 'logSchedule'] as const) {
+    for (const key of ['schedule', 'logSchedule', 'drillSchedule'] as const) {
       const expr = inst[key];
       if (expr !== undefined && !cron.validate(expr)) {
         throw new EbrError('config', `${file}: ${at}.${key} is ${JSON.stringify(expr)}, which is not a cron expression`, {
@@ -125,13 +130,20 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       parallelStreams: inst.parallelStreams,
       ...(inst.schedule ? { schedule: inst.schedule } : {}),
       ...(inst.logSchedule ? { logSchedule: inst.logSchedule } : {}),
+      ...(inst.drillSchedule ? { drillSchedule: inst.drillSchedule } : {}),
       ...(inst.retention ? { retention: inst.retention } : {}),
       ...(inst.compression ? { compression: inst.compression } : {}),
       ...(inst.encryption ? { encryption: inst.encryption.keyFile !== undefined ? { keyFile: resolvePath(inst.encryption.keyFile) } : { key: inst.encryption.key! } } : {}),
       resolvePath,
     };
   }
-  return { file, catalog: isUrl(raw.catalog) ? raw.catalog : resolvePath(raw.catalog), instances };
+  return {
+    file,
+    catalog: isUrl(raw.catalog) ? raw.catalog : resolvePath(raw.catalog),
+    instances,
+    ...(raw.drill ? { drill: raw.drill.scratch !== undefined ? { scratch: resolvePath(raw.drill.scratch) } : {} } : {}),
+    ...(raw.status ? { status: raw.status.textfile !== undefined ? { textfile: resolvePath(raw.status.textfile) } : {} } : {}),
+  };
 }
 
 /** The one instance named, or the only one when none is named. */

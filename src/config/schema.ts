@@ -48,6 +48,8 @@ export const instanceSchema = z
     schedule: z.string().optional(),
     /** cron for copying finished logs into the log archive between backups (adapters whose logs have sync). */
     logSchedule: z.string().optional(),
+    /** cron for `ebr drill` of the latest backup (restore into scratch, start, check, remove). */
+    drillSchedule: z.string().optional(),
     retention: z.object({ full: z.number().int().positive() }).strict().optional(),
     compression: compressionSchema.optional(),
     encryption: encryptionSchema.optional(),
@@ -58,6 +60,10 @@ export const configSchema = z
   .object({
     catalog: z.string().default('./var/catalog.db'),
     instances: z.record(name, instanceSchema).refine((o) => Object.keys(o).length > 0, 'at least one instance is needed'),
+    /** Where drills restore to (a directory of their own under it each time); default: drills/ beside the catalog. */
+    drill: z.object({ scratch: z.string().optional() }).strict().optional(),
+    /** Monitoring: a Prometheus textfile (node_exporter's textfile collector) rewritten by `ebr status` and the daemon. */
+    status: z.object({ textfile: z.string().optional() }).strict().optional(),
   })
   .strict();
 

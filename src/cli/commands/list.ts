@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { listBackups, type BackupRow } from '../../catalog/backups.js';
+import { lastPassedDrills } from '../../catalog/drills.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, table } from '../format.js';
 
@@ -11,15 +12,18 @@ export function register(program: Command): void {
     .action(async (opts: { instance?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
       if (opts.instance) cli.instance(opts.instance);
-      const rows = listBackups(await cli.catalog(), opts.instance);
+      const catalog = await cli.catalog();
+      const rows = listBackups(catalog, opts.instance);
+      // When each backup was last proven restorable by `ebr drill`.
+      const drilled = lastPassedDrills(catalog, opts.instance);
       cli.print(
-        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: statusOf(b), removedAt: b.removed_at, rebuiltAt: b.rebuilt_at, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, error: b.error ? JSON.parse(b.error) : null })),
+        rows.map((b) => ({ id: b.id, instance: b.instance, vendor: b.vendor, status: statusOf(b), removedAt: b.removed_at, rebuiltAt: b.rebuilt_at, phase: b.phase, startedAt: b.started_at, finishedAt: b.finished_at, blockWindowMs: b.block_window_ms, bytes: b.bytes, members: b.members, lastDrillAt: drilled.get(b.id) ?? null, error: b.error ? JSON.parse(b.error) : null })),
         () =>
           rows.length === 0
             ? 'no backups in the catalog yet; run `ebr backup`'
             : table(
-                ['ID', 'INSTANCE', 'STATUS', 'STARTED', 'WINDOW', 'SIZE', 'NOTE'],
-                rows.map((b) => [b.id, b.instance, statusOf(b), b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), noteOf(b)]),
+                ['ID', 'INSTANCE', 'STATUS', 'STARTED', 'WINDOW', 'SIZE', 'DRILLED', 'NOTE'],
+                rows.map((b) => [b.id, b.instance, statusOf(b), b.started_at.replace('T', ' ').slice(0, 19), ms(b.block_window_ms), bytes(b.bytes), drilled.get(b.id)?.replace('T', ' ').slice(0, 16) ?? '-', noteOf(b)]),
               ),
       );
     });
