@@ -166,4 +166,13 @@ export const migrations: string[] = [
   CREATE INDEX drills_by_instance ON drills(instance, started_at);
   CREATE INDEX drills_by_backup ON drills(backup_id, started_at);
   `,
+  // 6: pins: a pinned backup is kept by retention whatever its rules say, and the logs it needs stay in the
+  // log archive; a table of its own, so pinning never rewrites the backup's row.
+  `
+  CREATE TABLE pins (
+    backup_id TEXT PRIMARY KEY REFERENCES backups(id),
+    pinned_at TEXT NOT NULL,
+    note TEXT
+  );
+  `,
 ];
