@@ -78,6 +78,12 @@ export interface LogCommands<S = unknown> {
   sync?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogSyncResult>;
   /** What the archive holds, as a table (and as the rows of `--json`). */
   list?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogListing>;
+  /**
+   * Which archived logs retained backups need and whether the archive continues without a gap: what
+   * `ebr log purge`, retention and `ebr verify` ask. Without it the archive is never purged (purge
+   * refuses, saying so) and verify does not check the chain.
+   */
+  lifecycle?: import('./logs/log-lifecycle.js').LogLifecycle<S>;
 }
 
 export interface LogListing {

@@ -61,6 +61,8 @@ export const lastLogBackup = (db: string): string =>
 
 /** A metadata restore replaces the files under the database: the server must not hold them open. */
 export const takeOffline = (db: string): string => `IF DB_ID(${literal(db)}) IS NOT NULL ALTER DATABASE ${ident(db)} SET OFFLINE WITH ROLLBACK IMMEDIATE`;
+/** Undoes takeOffline after a restore that failed before any RESTORE statement ran. */
+export const bringOnline = (db: string): string => `IF DB_ID(${literal(db)}) IS NOT NULL ALTER DATABASE ${ident(db)} SET ONLINE`;
 
 export interface RestoreDatabaseOptions {
   db: string;

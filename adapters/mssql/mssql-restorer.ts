@@ -108,6 +108,8 @@ export function mssqlRestorer(instance: InstanceContext<MssqlSettings>, plan: Re
   }
 
   const checkStatements = () => dbs.map((db) => q.takeOffline(db));
+  /** offline: check took the databases offline and no RESTORE ran yet; restoring: finish sent RESTORE statements. */
+  let serverSide: 'untouched' | 'offline' | 'restoring' | 'done' = 'untouched';
 
   async function runAll(statements: string[], phase: string) {
     const conn = await openConnection(s, { instance: plan.instance, requestTimeout: s.restoreRequestTimeout });
@@ -139,7 +141,20 @@ export function mssqlRestorer(instance: InstanceContext<MssqlSettings>, plan: Re
       for (const sp of written) for (const c of sp.chunks) destinationOf(c);
       await steps();
       // The server holds its files open while the database is online; offline it lets go of them.
+      serverSide = 'offline';
       await runAll(checkStatements(), 'check');
+    },
+
+    async undo() {
+      if (serverSide === 'offline') {
+        await runAll(dbs.map((db) => q.bringOnline(db)), 'undo');
+        serverSide = 'untouched';
+        return [];
+      }
+      if (serverSide === 'restoring') {
+        return dbs.map((db) => `${db} may be left RESTORING (a RESTORE statement failed): restore it again, or bring the old one back with RESTORE DATABASE [${db}] WITH RECOVERY`);
+      }
+      return [];
     },
 
     destinationOf,
@@ -158,7 +173,9 @@ export function mssqlRestorer(instance: InstanceContext<MssqlSettings>, plan: Re
             }
           }
         }
+        serverSide = 'restoring';
         await runAll(all.flatMap((d) => d.statements), 'finish');
+        serverSide = 'done';
       } finally {
         for (const f of temps) await rm(f, { force: true });
       }

@@ -149,6 +149,10 @@ export function oracleRestorer(instance: InstanceContext<OracleSettings>, plan: 
     };
   };
   const offlineScript: SqlplusScript = { statements: chosen.map((sp) => `ALTER TABLESPACE ${quoteIdent(sp.name)} OFFLINE IMMEDIATE;`) };
+  // After a failed partial restore the old files are back: recovering them from the server's own redo brings the tablespaces online again.
+  const backOnlineScript: SqlplusScript = { statements: [`RECOVER AUTOMATIC TABLESPACE ${chosen.map((sp) => quoteIdent(sp.name)).join(', ')}`, ...chosen.map((sp) => `ALTER TABLESPACE ${quoteIdent(sp.name)} ONLINE;`)] };
+  /** Offline and not yet recovered: what undo must bring back. */
+  let leftOffline = false;
 
   /** The script for --to DIR: the DBA runs it on the instance that is to use DIR. */
   const toDirScript = (logs: Array<{ thread: number; sequence: number }>): string => {
@@ -232,11 +236,22 @@ export function oracleRestorer(instance: InstanceContext<OracleSettings>, plan: 
         });
       }
       // Last step of the check, since the files cannot be replaced while Oracle has them open: from here on the tablespace stays offline until finish brings it back.
+      leftOffline = true;
       const off = await runSqlplus(s, offlineScript, signal, { ...ctx, phase: 'check' });
       if (off.exitCode !== 0 || off.error) throw sqlplusError(off, `cannot take ${chosen.map((sp) => sp.name).join(', ')} offline`, s, { ...ctx, phase: 'check' });
     },
 
     destinationOf,
+
+    async undo(signal) {
+      if (!leftOffline) return [];
+      const r = await runSqlplus(s, backOnlineScript, signal, { ...ctx, phase: 'undo' });
+      if (r.exitCode !== 0 || r.error) {
+        return [`${chosen.map((sp) => sp.name).join(', ')} stayed offline (${sqlplusError(r, 'recover', s, ctx).message}): run ${backOnlineScript.statements.join(' ')} in SQL*Plus`];
+      }
+      leftOffline = false;
+      return [];
+    },
 
     async finish(signal, files: RestoreFiles) {
       const notes: string[] = [];
@@ -276,6 +291,7 @@ export function oracleRestorer(instance: InstanceContext<OracleSettings>, plan: 
         const script = recoverScript(logs);
         const r = await runSqlplus(s, script, signal, { ...ctx, phase: 'finish' });
         if (r.exitCode !== 0 || r.error) throw sqlplusError(r, partial ? `cannot recover ${chosen.map((sp) => sp.name).join(', ')}` : 'cannot recover the database', s, { ...ctx, phase: 'finish' });
+        leftOffline = false;
         notes.push(partial ? `recovered and online again: ${chosen.map((sp) => sp.name).join(', ')}` : `recovered${plan.until ? ` until ${oracleTime(plan.until)}` : ' through the last archived log'} and opened with RESETLOGS: take a new backup, the old ones belong to the previous incarnation`);
         return { notes, details: { sqlplus: commandText(argv, script) } };
       } finally {

@@ -168,6 +168,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   } catch (err) {
     const e = asEbrError(err, 'restore', rctx);
     const problems = await journal.rollback();
+    // The files are back; now what the adapter changed on the server (an object taken offline).
+    if (restorer.undo) problems.push(...(await restorer.undo(signal).catch((u: unknown) => [`undoing the server's side failed: ${(u as Error).message}`])));
     const outcome = problems.length
       ? `the restore failed and undoing it left ${problems.length} problem(s): ${problems.slice(0, 3).join('; ')}`
       : 'the restore failed; every old file was put back as it was';

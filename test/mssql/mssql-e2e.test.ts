@@ -4,7 +4,7 @@
  * inside the window, an error hidden in an info message, log sync, and full, point-in-time and
  * partial restores compared with Restorer.plan. No SQL Server ran here.
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mssqlAdapter } from '../../adapters/mssql/index.js';
@@ -116,6 +116,31 @@ describe('one database', () => {
     expect(backupId).toBeTruthy();
   });
 });
+
+describe('a restore that fails', () => {
+  it('before any RESTORE ran: the old files are back and the database is online again', async () => {
+    const t = setup('undo');
+    const d = t.double;
+    d.write('shop', 'order 1');
+    ok(await t.ebr(['backup', '--instance', 'sql']));
+    d.write('shop', 'order 2 after the backup');
+    const before = d.rows('shop');
+    // One byte of the archived primary data file changed: its digest no longer matches the catalog's.
+    const archived = filesUnder(path.join(t.dir, 'backups')).filter((f) => readFileSync(f).includes('order 1'));
+    expect(archived.length).toBeGreaterThan(0);
+    for (const f of archived) writeFileSync(f, readFileSync(f, 'latin1').replace('order 1', 'order X'), 'latin1');
+    d.clearStatements();
+    const r = await t.ebr(['restore', '--instance', 'sql']);
+    expect(r.code, r.stdout).toBe(1);
+    expect(d.statements()).toEqual(["IF DB_ID(N'shop') IS NOT NULL ALTER DATABASE [shop] SET OFFLINE WITH ROLLBACK IMMEDIATE", "IF DB_ID(N'shop') IS NOT NULL ALTER DATABASE [shop] SET ONLINE"]);
+    expect(d.state().databases.shop.state).toBe('ONLINE');
+    expect(d.rows('shop')).toEqual(before);
+  });
+});
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]));
+}
 
 describe('several databases', () => {
   it('suspends them together with the group form and BACKUP GROUP', async () => {

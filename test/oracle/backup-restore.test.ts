@@ -4,7 +4,7 @@
  * whole database, --until, one tablespace online — with the scripts the SQL*Plus stand-in received
  * compared to `restore --dry-run`. No Oracle server is involved.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, tempDir, type RunResult } from '../helpers/env.js';
@@ -115,6 +115,25 @@ describe('Oracle through the CLI (stand-in)', () => {
     expect(db.state().tablespaces.find((t) => t.name === 'USERS')!.status).toBe('ONLINE');
   });
 
+  it('a partial restore that fails after the tablespace went offline puts the old files back and brings it online again', async () => {
+    const live = readFileSync(db.datafile('USERS'), 'utf8');
+    const member = findFile(path.join(tmp.dir, 'backups'), (p) => p.endsWith('users01.dbf'));
+    const good = readFileSync(member);
+    writeFileSync(member, Buffer.concat([good.subarray(0, good.length - 1), Buffer.from('!')]));
+    try {
+      const before = db.sqlplusRuns().length;
+      const r = await ebr(['restore', '--backup', first.backupId, '--partial', 'USERS']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/digest/);
+      const runs = db.sqlplusRuns().slice(before).map((x) => x.stdin.split('\n').filter((l) => /^(ALTER|RECOVER)/.test(l)));
+      expect(runs.slice(-2)).toEqual([['ALTER TABLESPACE USERS OFFLINE IMMEDIATE;'], ['RECOVER AUTOMATIC TABLESPACE USERS', 'ALTER TABLESPACE USERS ONLINE;']]);
+      expect(readFileSync(db.datafile('USERS'), 'utf8')).toBe(live);
+      expect(db.state().tablespaces.find((t) => t.name === 'USERS')!.status).toBe('ONLINE');
+    } finally {
+      writeFileSync(member, good);
+    }
+  });
+
   it('refuses SYSTEM for a partial restore (critical)', async () => {
     const r = await ebr(['restore', '--backup', first.backupId, '--partial', 'SYSTEM']);
     expect(r.code).toBe(2);
@@ -183,4 +202,15 @@ describe('Oracle through the CLI (stand-in)', () => {
 /** The argv as the plan prints it: the SQL*Plus binary and its arguments. */
 function runsArgv(argv: string[]): string {
   return [path.join(path.dirname(new URL(import.meta.url).pathname), 'double', 'sqlplus-double.mjs'), ...argv].join(' ');
+}
+
+function findFile(dir: string, match: (p: string) => boolean): string {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      const found = findFile(p, match);
+      if (found) return found;
+    } else if (match(p)) return p;
+  }
+  return '';
 }

@@ -165,6 +165,16 @@ function execute(s, session, sql) {
     }
     return ok();
   }
+  // ALTER DATABASE SET ONLINE (https://learn.microsoft.com/sql/t-sql/statements/alter-database-transact-sql-set-options): an offline database comes back as it was.
+  if ((m = new RegExp(`^IF DB_ID\\(${str}\\) IS NOT NULL ALTER DATABASE (\\[.+\\]) SET ONLINE$`).exec(sql)) && names(m[2])[0] === unq(m[1])) {
+    const db = s.databases[unq(m[1])];
+    if (db) {
+      if (!login.sysadmin) throw new RequestError(`User does not have permission to alter database '${unq(m[1])}'.`, 5011, 14);
+      if (db.state === 'RESTORING') throw new RequestError(`Database '${unq(m[1])}' cannot be opened. It is in the middle of a restore.`, 927, 14);
+      db.state = 'ONLINE';
+    }
+    return ok();
+  }
   if ((m = new RegExp(`^RESTORE DATABASE (\\[.+?\\])((?: FILEGROUP = ${str},?)*) FROM DISK = ${str} WITH (.+)$`).exec(sql))) return restoreDatabase(s, login, m, sql, ok);
   if ((m = new RegExp(`^RESTORE LOG (\\[.+\\]) FROM DISK = ${str} WITH (?:STOPAT = ${str}, )?(NORECOVERY|RECOVERY)$`).exec(sql))) {
     const n = names(m[1])[0];
