@@ -29,6 +29,8 @@ export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
     },
   },
 
+  drill: async (instance, copy, signal) => (await import('./postgres-drill.js')).drillPostgres(instance, copy, signal),
+
   async restorer(instance, plan) {
     return (await import('./postgres-restorer.js')).postgresRestorer(instance, plan);
   },
