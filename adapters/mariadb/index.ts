@@ -40,6 +40,8 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
     },
   },
 
+  drill: async (instance, copy, signal) => (await import('./mariadb-drill.js')).drillMariadb(instance, copy, signal),
+
   async restorer(instance, plan) {
     return (await import('./mariadb-restorer.js')).mariadbRestorer(instance, plan);
   },
