@@ -14,6 +14,8 @@ have mkfs.xfs || need+=(xfsprogs)
 have sqlite3 || need+=(sqlite3)
 have losetup || need+=(mount)
 have strace || need+=(strace)
+# The status page is tested in a real headless browser (test/status).
+have chromium || have /usr/bin/chromium || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "provision: installing ${need[*]}"

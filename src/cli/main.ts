@@ -14,9 +14,11 @@ import * as restore from './commands/restore.js';
 import * as restores from './commands/restores.js';
 import * as show from './commands/show.js';
 import * as spaces from './commands/spaces.js';
+import * as status from './commands/status.js';
 import * as verify from './commands/verify.js';
 import * as log from './commands/log.js';
 import * as release from './commands/release.js';
+import * as retention from './commands/retention.js';
 
 const program = new Command('ebr')
   .description('External backup and restore for database servers: block briefly, freeze storage, stream the frozen files to an archive.')
@@ -29,7 +31,7 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, drill, catalog, daemon, log, release]) command.register(program);
+for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, drill, status, catalog, daemon, log, release, retention]) command.register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -10,22 +10,44 @@ import { EbrError, asEbrError } from '../errors.js';
 import { runBackup } from '../workflow/backup.js';
 import { adapterOf, instanceContext } from '../workflow/context.js';
 import { recoverAfterCrash } from '../workflow/recover.js';
+import { runDrill } from '../workflow/drill.js';
+import { serveStatus } from '../status/http-server.js';
+import { metricsText, writeTextfile } from '../status/metrics.js';
+import { collectStatus } from '../status/status.js';
 import { applyRetention } from './retention.js';
 
 export interface DaemonEvent {
   at: string;
   instance: string;
-  event: 'scheduled' | 'recovered' | 'backup-complete' | 'backup-failed' | 'retention' | 'logs-synced' | 'logs-failed' | 'stopped';
+  event: 'scheduled' | 'recovered' | 'backup-complete' | 'backup-failed' | 'retention' | 'logs-synced' | 'logs-failed' | 'drill-passed' | 'drill-failed' | 'listening' | 'status-failed' | 'stopped';
   [key: string]: unknown;
 }
 
-export async function runDaemon(o: { config: Config; catalog: Catalog; signal: AbortSignal; log: (e: DaemonEvent) => void }): Promise<void> {
+export async function runDaemon(o: { config: Config; catalog: Catalog; signal: AbortSignal; log: (e: DaemonEvent) => void; listen?: string }): Promise<void> {
   const scheduled = Object.values(o.config.instances).filter((i) => i.schedule);
   const logScheduled = Object.values(o.config.instances).filter((i) => i.logSchedule);
-  if (scheduled.length === 0 && logScheduled.length === 0) {
+  const drillScheduled = Object.values(o.config.instances).filter((i) => i.drillSchedule);
+  if (scheduled.length === 0 && logScheduled.length === 0 && drillScheduled.length === 0 && !o.listen) {
     throw new EbrError('config', `no instance in ${o.config.file} has a schedule`, { hint: 'add schedule: "0 2 * * *" (cron: minute hour day month weekday) to an instance' });
   }
-  const emit = (instance: string, event: DaemonEvent['event'], extra: Record<string, unknown> = {}) => o.log({ at: new Date().toISOString(), instance, event, ...extra });
+  const textfile = o.config.status?.textfile;
+  // The textfile follows every outcome, so node_exporter sees a failure or a drill as soon as the daemon does.
+  const refreshTextfile = async () => {
+    if (!textfile) return;
+    try {
+      await writeTextfile(textfile, await metricsText(await collectStatus(o.config, o.catalog, { recent: 1 })));
+    } catch (err) {
+      o.log({ at: new Date().toISOString(), instance: '-', event: 'status-failed', error: (err as Error).message, path: textfile });
+    }
+  };
+  const outcomes = new Set<DaemonEvent['event']>(['backup-complete', 'backup-failed', 'retention', 'drill-passed', 'drill-failed', 'logs-synced', 'logs-failed']);
+  const emit = (instance: string, event: DaemonEvent['event'], extra: Record<string, unknown> = {}) => {
+    o.log({ at: new Date().toISOString(), instance, event, ...extra });
+    if (outcomes.has(event)) void refreshTextfile();
+  };
+  const http = o.listen ? await serveStatus({ config: o.config, catalog: o.catalog, listen: o.listen }) : undefined;
+  if (http) emit('-', 'listening', { url: http.url, metrics: `${http.url}metrics` });
+  await refreshTextfile();
   const tasks = scheduled.map((instance) => {
     const task = cron.schedule(
       instance.schedule!,
@@ -40,7 +62,7 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
           const r = await runBackup({ config: o.config, instance, catalog: o.catalog, signal: o.signal });
           emit(instance.name, 'backup-complete', { backupId: r.backupId, bytes: r.bytes, blockWindowMs: Math.round(r.blockWindowMs * 10) / 10, ...(r.warnings ? { warnings: r.warnings } : {}) });
           const kept = await applyRetention(o.catalog, instance);
-          if (kept.removed.length || kept.skipped || kept.refused) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
+          if (kept.removed.length || kept.skipped || kept.refused || kept.logs?.removed.length || kept.logsError) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
         } catch (err) {
           const e = asEbrError(err, 'internal', { instance: instance.name });
           emit(instance.name, 'backup-failed', { error: e.message, hint: e.hint, backupId: e.context.backupId, phase: e.context.phase });
@@ -68,6 +90,30 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
     emit(instance.name, 'scheduled', { logSchedule: instance.logSchedule, next: task.getNextRun()?.toISOString() });
     tasks.push(task);
   }
+  for (const instance of drillScheduled) {
+    const task = cron.schedule(
+      instance.drillSchedule!,
+      async () => {
+        try {
+          const r = await runDrill({ config: o.config, instance, catalog: o.catalog, signal: o.signal });
+          emit(instance.name, r.status === 'passed' ? 'drill-passed' : 'drill-failed', {
+            backupId: r.backupId,
+            drillId: r.drillId,
+            restoreMs: r.restoreMs === undefined ? undefined : Math.round(r.restoreMs),
+            recoverMs: r.recoverMs === undefined ? undefined : Math.round(r.recoverMs),
+            failed: r.checks.filter((c) => !c.ok).map((c) => c.name),
+            ...(r.error ? { error: r.error.message } : {}),
+          });
+        } catch (err) {
+          const e = asEbrError(err, 'restore', { instance: instance.name });
+          emit(instance.name, 'drill-failed', { error: e.message, hint: e.hint, backupId: e.context.backupId });
+        }
+      },
+      { name: `ebr-drill:${instance.name}`, noOverlap: true },
+    );
+    emit(instance.name, 'scheduled', { drillSchedule: instance.drillSchedule, next: task.getNextRun()?.toISOString() });
+    tasks.push(task);
+  }
   await new Promise<void>((resolve) => {
     if (o.signal.aborted) resolve();
     o.signal.addEventListener('abort', () => resolve(), { once: true });
@@ -75,5 +121,6 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
   for (const t of tasks) await t.stop();
   // A backup under way sees the same signal, releases the database and fails; wait for it to finish.
   while (tasks.some((t) => t.isBusy())) await new Promise((r) => setTimeout(r, 50));
-  for (const name of new Set([...scheduled, ...logScheduled].map((i) => i.name))) emit(name, 'stopped');
+  await http?.close();
+  for (const name of new Set([...scheduled, ...logScheduled, ...drillScheduled].map((i) => i.name))) emit(name, 'stopped');
 }
