@@ -118,6 +118,22 @@ describe('ebr drill on SQLite', () => {
     expect(scratchLeft(inst)).toEqual([]);
   });
 
+  it('a drill killed mid-way leaves nothing: the next drill marks it failed and removes its scratch', async () => {
+    const { inst } = await backedUp('killed');
+    const k = await runEbr(['--config', inst.config, 'drill'], { env: { EBR_FAULT_KILL_AT: 'finish' } });
+    expect(k.code).not.toBe(0);
+    expect(scratchLeft(inst)).toHaveLength(1);
+    expect(drillRows(inst).map((x) => x.status)).toEqual(['running']);
+    const r = await ebr(inst, '--json', 'drill');
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout) as Drill & { notes: string[] };
+    expect(d.notes.join('\n')).toMatch(/removed what a dead drill left/);
+    const rows = drillRows(inst);
+    expect(rows.map((x) => x.status)).toEqual(['failed', 'passed']);
+    expect(rows[0]!.error).toMatch(/died/);
+    expect(scratchLeft(inst)).toEqual([]);
+  });
+
   it('refuses an unknown space with exit 2 and records nothing', async () => {
     const { inst } = await backedUp('usage');
     const r = await ebr(inst, 'drill', '--partial', 'nosuch');
