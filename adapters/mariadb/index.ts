@@ -38,6 +38,14 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
         json: ranges,
       };
     },
+    lifecycle: {
+      async purgeable(instance, needs, signal) {
+        return (await import('./binlog-lifecycle.js')).binlogLifecycle.purgeable(instance, needs, signal);
+      },
+      async check(instance, needs, signal) {
+        return (await import('./binlog-lifecycle.js')).binlogLifecycle.check(instance, needs, signal);
+      },
+    },
   },
 
   drill: async (instance, copy, signal) => (await import('./mariadb-drill.js')).drillMariadb(instance, copy, signal),

@@ -27,6 +27,14 @@ export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
     async get(instance, name, dest, signal) {
       return (await import('./wal-archive.js')).getWal(walStore(instance), name, dest, signal, { instance: instance.name, phase: 'wal get' });
     },
+    lifecycle: {
+      async purgeable(instance, needs, signal) {
+        return (await import('./wal-lifecycle.js')).walLifecycle.purgeable(instance, needs, signal);
+      },
+      async check(instance, needs, signal) {
+        return (await import('./wal-lifecycle.js')).walLifecycle.check(instance, needs, signal);
+      },
+    },
   },
 
   drill: async (instance, copy, signal) => (await import('./postgres-drill.js')).drillPostgres(instance, copy, signal),

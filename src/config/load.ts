@@ -11,6 +11,7 @@ import { checkCompression } from '../archive/codec/index.js';
 import { EbrError } from '../errors.js';
 import { expandEnv } from './env.js';
 import { configSchema } from './schema.js';
+import type { RetentionRules } from '../schedule/retention-policy.js';
 import { adapterNames, findAdapter, providerNames, snapshotSettingsOf, targetNames, targetSettingsOf } from '../registry.js';
 
 export interface InstanceConfig {
@@ -25,7 +26,8 @@ export interface InstanceConfig {
   schedule?: string;
   logSchedule?: string;
   drillSchedule?: string;
-  retention?: { full: number };
+  /** Which backups and logs retention keeps (src/schedule/retention-policy.ts). */
+  retention?: RetentionRules;
   /** How streams are stored; absent: as they are. */
   compression?: CompressionSettings;
   /** The user's key for AES-256-GCM; absent: in clear. keyFile is resolved against the config's directory. */

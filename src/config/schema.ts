@@ -37,6 +37,23 @@ export const encryptionSchema = z
   .strict()
   .refine((e) => (e.keyFile === undefined) !== (e.key === undefined), 'give exactly one of keyFile and key');
 
+/**
+ * Which backups stay (the rules add up: a backup any rule keeps stays) and how far back `--until`
+ * reaches (logDays); see src/schedule/retention-policy.ts.
+ */
+const count = z.number().int().positive();
+export const retentionSchema = z
+  .object({
+    full: count.optional(),
+    days: count.optional(),
+    daily: count.optional(),
+    weekly: count.optional(),
+    monthly: count.optional(),
+    logDays: count.optional(),
+  })
+  .strict()
+  .refine((r) => Object.keys(r).length > 0, 'give at least one of full, days, daily, weekly, monthly, logDays');
+
 export const instanceSchema = z
   .object({
     adapter: z.string(),
@@ -50,7 +67,7 @@ export const instanceSchema = z
     logSchedule: z.string().optional(),
     /** cron for `ebr drill` of the latest backup (restore into scratch, start, check, remove). */
     drillSchedule: z.string().optional(),
-    retention: z.object({ full: z.number().int().positive() }).strict().optional(),
+    retention: retentionSchema.optional(),
     compression: compressionSchema.optional(),
     encryption: encryptionSchema.optional(),
   })

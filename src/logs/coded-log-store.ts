@@ -113,6 +113,7 @@ export function codedLogStore(inner: LogStore, codecs: LogCodecs & { encodes: bo
     has: (name) => inner.has(name),
     /** Names as the inner store lists them; sizes and digests are of the logs as stored (envelopes, when encoded). */
     list: (prefix) => inner.list(prefix),
+    ...(inner.remove ? { remove: (name: string) => inner.remove!(name) } : {}),
   };
 }
 

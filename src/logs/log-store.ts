@@ -19,6 +19,12 @@ export interface LogStore {
   get(name: string, destFile: string, signal?: AbortSignal): Promise<boolean>;
   has(name: string): Promise<boolean>;
   list(prefix?: string): Promise<Array<{ name: string; size: number; sha256: string }>>;
+  /**
+   * Removes one log (purge). The commit mark goes first, so a crash half-way leaves a file that is not
+   * in the store rather than a digest without its log. Absent is no error. Stores that cannot remove
+   * single logs leave it out, and purge refuses for them.
+   */
+  remove?(name: string): Promise<void>;
 }
 
 /** A log kind is the adapter's own name for its logs (capabilities.logArchive): 'wal', 'binlog', 'redo' … */
@@ -171,6 +177,20 @@ export function logStoreAt(root: string, instance?: string): LogStore {
         out.push({ name, size, sha256 });
       }
       return out;
+    },
+
+    async remove(name) {
+      try {
+        await rm(sidecarOf(name), { force: true });
+        await rm(fileOf(name), { force: true });
+        await syncDir(root);
+      } catch (err) {
+        throw new EbrError('logArchive', `cannot remove ${name} from the log archive: ${(err as Error).message}`, {
+          hint: 'check that the log archive directory is writable by the user running ebr',
+          context: ctx(name),
+          cause: err,
+        });
+      }
     },
   };
 }

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { runBackup } from '../../workflow/backup.js';
 import { planBackup } from '../../workflow/plan-backup.js';
+import { applyRetention, type RetentionResult } from '../../schedule/retention.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, planText } from '../format.js';
+import { purgeLines } from './retention.js';
 
 export function register(program: Command): void {
   program
@@ -23,18 +25,39 @@ export function register(program: Command): void {
       try {
         const r = await runBackup({ config: cli.config(), instance, catalog, signal: cli.signal, ...(bar.listener ? { onProgress: bar.listener } : {}) });
         bar.stop();
+        // Retention after every complete backup, as the daemon does: cron calling `ebr backup` needs nothing else.
+        // Its failure is a warning: the backup itself is complete and stays so.
+        const retention = instance.retention ? await applyRetention(catalog, instance, { signal: cli.signal }).catch((err: Error) => ({ error: err.message })) : undefined;
         // A warning is on stderr even under --quiet: something is left for the next command to repair.
-        if (!cli.opts.json) for (const w of r.warnings ?? []) process.stderr.write(`ebr: warning: ${w}\n`);
-        cli.print(r, () =>
+        if (!cli.opts.json) for (const w of [...(r.warnings ?? []), ...retentionWarnings(retention)]) process.stderr.write(`ebr: warning: ${w}\n`);
+        cli.print({ ...r, ...(retention ? { retention } : {}) }, () =>
           [
             `backup ${r.backupId} of ${r.instance} complete`,
             `  spaces ${r.spaces}, chunks ${r.chunks}, ${bytes(r.bytes)} streamed`,
             `  block window ${ms(r.blockWindowMs)} (${Object.entries(r.windowSteps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')})`,
             `  archive ${r.location}`,
+            ...(retention && !('error' in retention) ? retentionSummary(retention) : []),
           ].join('\n'),
         );
       } finally {
         bar.stop();
       }
     });
+}
+
+/** What retention did after the backup, in a few lines (`ebr retention --dry-run` shows every decision). */
+function retentionSummary(r: RetentionResult): string[] {
+  const lines = [`  retention: kept ${r.kept.length} backup(s)${r.removed.length ? `, removed ${r.removed.join(', ')}` : ', removed none'}${r.skipped ? ` (waits for the next run: ${r.skipped})` : ''}`];
+  if (r.logs) lines.push(...purgeLines(r.logs).map((l) => `  ${l}`));
+  if (r.logsSkipped) lines.push(`  logs: not purged: ${r.logsSkipped}`);
+  return lines;
+}
+
+function retentionWarnings(r: RetentionResult | { error: string } | undefined): string[] {
+  if (!r) return [];
+  if ('error' in r) return [`retention failed after the backup: ${r.error}`];
+  return [
+    ...(r.refused ?? []).map((x) => `retention could not remove backup ${x.backupId}${x.archiveWhole ? ' (kept; tried again next time)' : ' (partly removed; it no longer restores)'}: ${x.error}`),
+    ...(r.logsError ? [`purging the log archive failed: ${r.logsError}`] : []),
+  ];
 }

@@ -6,6 +6,8 @@ import { adapters } from '../../registry.js';
 import { adapterOf, instanceContext } from '../../workflow/context.js';
 import { cliOf, type Cli } from '../context.js';
 import { table } from '../format.js';
+import { purgeLogArchive } from '../../schedule/retention.js';
+import { purgeLines } from './retention.js';
 
 type Verb = keyof Omit<LogCommands, 'aliases' | 'summary'>;
 
@@ -66,6 +68,24 @@ function addVerbs(group: Command, alias?: string): void {
           ...(r.gaps.length ? [`warning: the server removed ${r.gaps.join(', ')} before they were archived; --until cannot cross that gap`] : []),
         ].join('\n'),
       );
+    });
+  group
+    .command('purge')
+    .description('remove every archived log no retained backup needs (retention does this after each backup); refused for adapters that cannot tell')
+    .option(...instanceOption)
+    .option('--dry-run', 'change nothing; list what would be removed and why')
+    .action(async (opts: { instance?: string; dryRun?: boolean }, cmd: Command) => {
+      const cli = cliOf(cmd);
+      const instance = cli.instance(opts.instance);
+      if (alias && !(adapterOf(instance).logs?.aliases ?? []).includes(alias)) {
+        throw new EbrError('usage', `instance ${instance.name} (adapter ${instance.adapter}) does not keep what \`ebr ${alias}\` handles`, {
+          hint: `use \`ebr log purge --instance ${instance.name}\``,
+          context: { instance: instance.name },
+        });
+      }
+      const catalog = await cli.catalog();
+      const r = await purgeLogArchive(catalog, instance, { dryRun: opts.dryRun === true, signal: cli.signal });
+      cli.print(r, () => [...(opts.dryRun ? r.removed.map((x) => `would remove ${x.name}: ${x.why}`) : []), ...purgeLines(r)].join('\n'));
     });
   group
     .command('list')
