@@ -126,6 +126,24 @@ export interface DbmsAdapter<S = unknown> {
    * drill that reads back every digest and reports that no DBMS check ran.
    */
   drill?(instance: InstanceContext<S>, copy: RestoredCopy, signal: AbortSignal): Promise<DrillReport>;
+  /**
+   * For `ebr status` and the metrics: the log the server writes now against the newest one in the log
+   * archive (capabilities.logArchive), and how many the server finished that the archive lacks.
+   * Connects to the server, bounded by the signal; a server that cannot be reached is an error here.
+   */
+  logLag?(instance: InstanceContext<S>, signal: AbortSignal): Promise<LogLag>;
+}
+
+/** How far the log archive is behind the server. */
+export interface LogLag {
+  /** The log the server writes now. */
+  current: string;
+  /** The newest log the archive holds, in the server's order. */
+  newestArchived?: string;
+  /** Logs the server finished that the archive does not hold yet; absent when the archive holds none to count from. */
+  behind?: number;
+  /** The server's own record of its last failure to hand a log over, when newer than its last success. */
+  failing?: { log: string; at: string };
 }
 
 /** A restored copy handed to DbmsAdapter.drill. */

@@ -49,6 +49,7 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
   },
 
   drill: async (instance, copy, signal) => (await import('./mariadb-drill.js')).drillMariadb(instance, copy, signal),
+  logLag: async (instance, signal) => (await import('./mariadb-log-lag.js')).mariadbLogLag(instance, binlogStore(instance), signal),
 
   async restorer(instance, plan) {
     return (await import('./mariadb-restorer.js')).mariadbRestorer(instance, plan);

@@ -38,6 +38,7 @@ export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
   },
 
   drill: async (instance, copy, signal) => (await import('./postgres-drill.js')).drillPostgres(instance, copy, signal),
+  logLag: async (instance, signal) => (await import('./postgres-log-lag.js')).postgresLogLag(instance, walStore(instance), signal),
 
   async restorer(instance, plan) {
     return (await import('./postgres-restorer.js')).postgresRestorer(instance, plan);

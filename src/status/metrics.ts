@@ -25,6 +25,8 @@ export async function metricsText(doc: StatusDocument): Promise<string> {
   const drillOk = gauge('ebr_last_drill_success', '1 when the newest drill passed, 0 when it failed');
   const drillPassed = gauge('ebr_last_successful_drill_timestamp_seconds', 'End of the newest drill that passed (unix time)');
   const logs = gauge('ebr_log_archive_files', 'Logs in the log archive');
+  const lag = gauge('ebr_log_archive_lag_files', 'Logs the server finished that the log archive does not hold yet');
+  const failing = gauge('ebr_log_archive_failing', '1 when the server\'s last attempt to archive a log failed, or the server could not be asked');
   for (const s of doc.instances) {
     const l = { instance: s.instance };
     failures.set(l, s.failures.length);
@@ -42,7 +44,11 @@ export async function metricsText(doc: StatusDocument): Promise<string> {
       drillOk.set(l, s.lastDrill.status === 'passed' ? 1 : 0);
     }
     if (s.lastPassedDrillAt) drillPassed.set(l, Date.parse(s.lastPassedDrillAt) / 1000);
-    if (s.log) logs.set(l, s.log.archived);
+    if (s.log) {
+      logs.set(l, s.log.archived);
+      if (s.log.lag?.behind !== undefined) lag.set(l, s.log.lag.behind);
+      if (s.log.lag || s.log.error) failing.set(l, s.log.error || s.log.lag?.failing ? 1 : 0);
+    }
   }
   return registry.metrics();
 }

@@ -56,7 +56,11 @@ function render(doc) {
     facts.appendChild(el('span', { class: s.failures.length ? 'bad' : 'ok', 'data-fact': 'failures' }, s.failures.length ? s.failures.length + ' failed backup(s) since: ' + (s.failures[0].error || '') : 'no failures since'));
     const d = s.lastDrill;
     facts.appendChild(el('span', { class: !d ? 'warn' : d.status === 'passed' ? 'ok' : 'bad', 'data-fact': 'drill' }, d ? 'last drill ' + d.status.toUpperCase() + ' ' + age(d.ageS) + ' ago (backup ' + d.backupId + ')' + (d.error ? ': ' + d.error : '') : 'never drilled'));
-    if (s.log) facts.appendChild(el('span', { 'data-fact': 'log' }, s.log.kind + ' archive: ' + s.log.archived + ' logs, newest ' + (s.log.newest || '-')));
+    if (s.log) {
+      const lag = s.log.lag;
+      const bad = Boolean(s.log.error || (lag && (lag.failing || lag.behind > 1)));
+      facts.appendChild(el('span', { class: bad ? 'bad' : 'ok', 'data-fact': 'log' }, s.log.kind + ' archive: ' + s.log.archived + ' logs, newest ' + (s.log.newest || '-') + (lag ? ', server at ' + lag.current + (lag.behind != null ? ', lag ' + lag.behind + ' log(s)' : '') + (lag.failing ? ', archiving FAILS since ' + lag.failing.at : '') : '') + (s.log.error ? ' — ' + s.log.error : '')));
+    }
     sec.appendChild(facts);
     const chron = s.recent.slice().reverse();
     const ok = chron.filter((b) => b.status !== 'failed');

@@ -8,7 +8,8 @@ import cron from 'node-cron';
 import type { Catalog } from '../catalog/catalog.js';
 import { drillsOf, type DrillRow } from '../catalog/drills.js';
 import type { Config, InstanceConfig } from '../config/load.js';
-import { adapterOf, logStoreOf } from '../workflow/context.js';
+import type { LogLag } from '../adapter-api.js';
+import { adapterOf, instanceContext, logStoreOf } from '../workflow/context.js';
 
 export interface BackupPoint {
   id: string;
@@ -34,7 +35,8 @@ export interface InstanceStatus {
   failures: BackupPoint[];
   lastDrill: { id: number; backupId: string; status: string; finishedAt: string | null; ageS: number | null; error: string | null } | null;
   lastPassedDrillAt: string | null;
-  log: { kind: string; archived: number; newest: string | null; error?: string } | null;
+  /** The log archive; lag asks the server (the adapter's logLag), so it is absent for adapters without one. */
+  log: { kind: string; archived: number; newest: string | null; lag?: LogLag; error?: string } | null;
   /** The newest backups (complete and failed), newest first, for the status page's plots. */
   recent: BackupPoint[];
 }
@@ -47,10 +49,10 @@ export interface StatusDocument {
 export async function collectStatus(config: Config, cat: Catalog, o: { instance?: string; recent?: number; now?: Date } = {}): Promise<StatusDocument> {
   const at = o.now ?? new Date();
   const instances = Object.values(config.instances).filter((i) => !o.instance || i.name === o.instance);
-  return { at: at.toISOString(), instances: await Promise.all(instances.map((i) => instanceStatus(cat, i, at, o.recent ?? 30))) };
+  return { at: at.toISOString(), instances: await Promise.all(instances.map((i) => instanceStatus(config, cat, i, at, o.recent ?? 30))) };
 }
 
-async function instanceStatus(cat: Catalog, instance: InstanceConfig, at: Date, recentCount: number): Promise<InstanceStatus> {
+async function instanceStatus(config: Config, cat: Catalog, instance: InstanceConfig, at: Date, recentCount: number): Promise<InstanceStatus> {
   const rows = cat.db
     .prepare("SELECT * FROM backups WHERE instance = ? AND status != 'running' ORDER BY started_at DESC, id DESC LIMIT ?")
     .all(instance.name, Math.max(recentCount, 1)) as Array<Record<string, unknown>>;
@@ -78,7 +80,7 @@ async function instanceStatus(cat: Catalog, instance: InstanceConfig, at: Date, 
     failures,
     lastDrill: drill ? drillOf(drill, at) : null,
     lastPassedDrillAt: passed.at,
-    log: await logOf(instance),
+    log: await logOf(config, instance),
     recent,
   };
 }
@@ -109,16 +111,24 @@ function drillOf(d: DrillRow, at: Date): NonNullable<InstanceStatus['lastDrill']
   };
 }
 
-/** The archive's newest log by name (WAL segment and binlog names sort in the order they were written). */
-async function logOf(instance: InstanceConfig): Promise<InstanceStatus['log']> {
-  const kind = adapterOf(instance).capabilities.logArchive;
+/**
+ * The archive's newest log by name (WAL segment and binlog names sort in the order they were written),
+ * and the lag against the server where the adapter can ask it. A server that does not answer within
+ * 10 s is reported as the error, which is itself something to alert on.
+ */
+async function logOf(config: Config, instance: InstanceConfig): Promise<InstanceStatus['log']> {
+  const adapter = adapterOf(instance);
+  const kind = adapter.capabilities.logArchive;
   if (!kind) return null;
+  let out: NonNullable<InstanceStatus['log']> = { kind, archived: 0, newest: null };
   try {
     const names = (await logStoreOf(instance, kind).list()).map((e) => e.name).filter((n) => !/\.(history|partial|backup)$/.test(n)).sort();
-    return { kind, archived: names.length, newest: names.at(-1) ?? null };
+    out = { kind, archived: names.length, newest: names.at(-1) ?? null };
+    if (adapter.logLag) out.lag = await adapter.logLag(instanceContext(config, instance), AbortSignal.timeout(10_000));
   } catch (err) {
-    return { kind, archived: 0, newest: null, error: (err as Error).message };
+    out.error = (err as Error).message;
   }
+  return out;
 }
 
 /** Seconds between the next two runs of a cron expression. */

@@ -46,5 +46,15 @@ describe('ebr drill on MariaDB', () => {
     expect(readdirSync(path.join(t.dir, 'var', 'drills'))).toEqual([]);
     const list = await e.ebrJson<Array<{ id: string; lastDrillAt: string | null }>>(['list']);
     expect(list.find((x) => x.id === b.backupId)?.lastDrillAt).toBeTruthy();
+    // ebr status: the binlog archive holds every closed binlog; the server writes the next one.
+    const st = await e.ebrJson<{ instances: Array<{ log: { lag: { current: string; behind: number; newestArchived: string }; error?: string } }> }>(['status']);
+    const log = st.instances[0]!.log;
+    expect(log.error).toBeUndefined();
+    expect(log.lag.behind).toBe(0);
+    expect(log.lag.current).not.toBe(log.lag.newestArchived);
+    await server.query('FLUSH BINARY LOGS');
+    await server.query('FLUSH BINARY LOGS');
+    const later = await e.ebrJson<{ instances: Array<{ log: { lag: { behind: number } } }> }>(['status']);
+    expect(later.instances[0]!.log.lag.behind).toBe(2);
   });
 });

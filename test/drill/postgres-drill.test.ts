@@ -71,5 +71,14 @@ describe('ebr drill on PostgreSQL', () => {
     expect(cmdline.includes(d.scratch)).toBe(false);
     const [n] = await cluster.query<{ n: string }>('SELECT count(*)::text AS n FROM orders');
     expect(n!.n).toBe('4000');
+    // ebr status: the drill, and the WAL archive against the server's current segment.
+    const st = await runEbr(['--config', setup.config, '--json', 'status']);
+    expect(st.code, st.stderr).toBe(0);
+    const s = (JSON.parse(st.stdout) as { instances: Array<{ lastDrill: { status: string }; log: { newest: string; lag: { current: string; newestArchived: string; behind: number }; error?: string } }> }).instances[0]!;
+    expect(s.lastDrill.status).toBe('passed');
+    expect(s.log.error).toBeUndefined();
+    expect(s.log.lag.newestArchived).toBe(w!.f);
+    expect(s.log.lag.current > w!.f).toBe(true);
+    expect(s.log.lag.behind).toBe(0);
   });
 });

@@ -54,5 +54,8 @@ function drillText(s: InstanceStatus): string {
 
 function logText(s: InstanceStatus): string {
   if (!s.log) return '-';
-  return s.log.error ? `${s.log.kind}: ${s.log.error.slice(0, 40)}` : `${s.log.kind}: ${s.log.archived} archived, newest ${s.log.newest ?? '-'}`;
+  if (s.log.error) return `${s.log.kind}: ${s.log.error.slice(0, 60)}`;
+  const lag = s.log.lag;
+  const behind = lag ? `; server at ${lag.current}${lag.behind !== undefined ? `, ${lag.behind} behind` : ''}${lag.failing ? `, FAILING since ${lag.failing.at} (${lag.failing.log})` : ''}` : '';
+  return `${s.log.kind}: ${s.log.archived} archived, newest ${s.log.newest ?? '-'}${behind}`;
 }
