@@ -33,13 +33,15 @@ describe('retention when the target refuses to delete', { timeout: 120_000 }, ()
   it('keeps a whole archive it could not remove, removes it once it may, and reports a half-removed one', async () => {
     const target = path.join(fs.mountPoint, 'backups');
     const inst = makeInstance(path.join(t.dir, 'inst'));
-    writeSqliteConfig(inst.dir, { targetPath: target, extra: ['retention: { full: 1 }'] });
+    writeSqliteConfig(inst.dir, { targetPath: target });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const b = await runEbr(['--config', inst.config, '--json', 'backup']);
       expect(b.code, b.stderr).toBe(0);
       ids.push((JSON.parse(b.stdout) as { backupId: string }).backupId);
     }
+    // The rule only now: `ebr backup` applies retention after every backup, and three must be there to remove.
+    writeSqliteConfig(inst.dir, { targetPath: target, extra: ['retention: { full: 1 }'] });
     const config = loadConfig(inst.config);
     const instance = config.instances.t!;
     const cat = Catalog.open(config.catalog);
