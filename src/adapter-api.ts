@@ -111,6 +111,11 @@ export interface DbmsAdapter<S = unknown> {
    */
   planBackup(instance: InstanceContext<S>, spaces: Space[]): PlanStep[];
   /**
+   * Splitting a mirror (`snapshot.provider: replica`): the backup runs on a replica of the instance,
+   * which is paused while its files are frozen and resynced afterwards; the primary is never blocked.
+   */
+  readonly mirror?: MirrorSupport<S>;
+  /**
    * For adapters whose block outlives the session: ends a block that a dead ebr left on the server
    * (Oracle backup mode still ACTIVE, Informix still blocked), on a session of its own. Safe when
    * nothing is blocked. `ebr release --instance N` runs it; a releaseCommand may be that command.
@@ -203,6 +208,31 @@ export interface BlockToken {
   readonly spaces?: Space[];
 }
 
+/** The replica to split, as `snapshot:` configured it. */
+export interface MirrorContext<S = unknown> {
+  /** The adapter's own settings for the replica: `snapshot.replica` over the instance's settings. */
+  settings: S;
+  /** wait: the backup ends once the replica has caught up; background: it ends once the replica is resumed. */
+  resync: 'wait' | 'background';
+  /** A replica further behind its primary than this is refused before the split. */
+  maxLagMs: number;
+}
+
+export interface MirrorSupport<S = unknown> {
+  /**
+   * A session on the replica. Before anything is split it checks that the replica mirrors this
+   * instance (replicating from it, within maxLagMs, not paused by someone else). Its block splits the
+   * mirror (replay paused, backup mode on the replica), its unblock resyncs it, and its afterRelease
+   * reports the split and the catch-up (and waits for it under resync: wait). A split outlives the
+   * session, so the session says blockSurvivesSession and gives a releaseCommand.
+   */
+  connect(instance: InstanceContext<S>, replica: MirrorContext<S>, signal: AbortSignal): Promise<DbmsSession>;
+  /** Resumes a split that a dead ebr left on the replica; safe when nothing is split. */
+  endSplit(instance: InstanceContext<S>, replica: MirrorContext<S>, signal: AbortSignal): Promise<'ended' | 'none'>;
+  /** `ebr backup --dry-run` for a split: the statements on the replica and on the primary, in order. */
+  planBackup(instance: InstanceContext<S>, replica: MirrorContext<S>, spaces: Space[]): PlanStep[];
+}
+
 /** What the gate knows when it unblocks. */
 export interface UnblockOutcome {
   /**
@@ -241,8 +271,17 @@ export interface DbmsSession extends AsyncDisposable {
    * keeping a snapshot taken while writes went on.
    */
   lost?(): Error | undefined;
-  /** Work after release that the backup needs before it can be sealed (wait for the last WAL segment). */
-  afterRelease?(meta: BackupMeta, signal: AbortSignal): Promise<void>;
+  /**
+   * Work after release that the backup needs before it can be sealed (wait for the last WAL segment,
+   * a mirror's resync). What it returns is added to the backup's details (the resync's figures).
+   */
+  afterRelease?(meta: BackupMeta, signal: AbortSignal): Promise<void | Record<string, unknown>>;
+  /**
+   * The block outlives this session even though the adapter's does not in general (a split mirror:
+   * paused replay is server state): the gate journals it and arms a watchdog, as for
+   * capabilities.blockSurvivesSession.
+   */
+  readonly blockSurvivesSession?: boolean;
 }
 
 /** A chunk as recorded in an archive's manifest. */

@@ -5,7 +5,7 @@
  */
 import type { DbmsAdapter } from '../../src/adapter-api.js';
 import { postgresConfigSchema, type PostgresSettings } from './postgres-config.js';
-import { postgresBackupPlan } from './postgres-plan.js';
+import { mirrorBackupPlan, postgresBackupPlan } from './postgres-plan.js';
 
 const walStore = (instance: { name: string; logStore?: (kind: string) => import('../../src/logs/log-store.js').LogStore }) => instance.logStore!('wal');
 
@@ -45,4 +45,15 @@ export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
   },
 
   planBackup: postgresBackupPlan,
+
+  // A streaming standby as the mirror to split: the primary is never blocked.
+  mirror: {
+    async connect(instance, replica, signal) {
+      return (await import('./postgres-mirror.js')).connectMirror(instance, replica, signal);
+    },
+    async endSplit(instance, replica, signal) {
+      return (await import('./postgres-mirror.js')).endMirrorSplit(instance, replica, signal);
+    },
+    planBackup: mirrorBackupPlan,
+  },
 };

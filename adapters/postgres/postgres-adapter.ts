@@ -6,7 +6,20 @@ import { connectError, queryError } from './postgres-errors.js';
 import * as q from './postgres-queries.js';
 import { postgresSession, type ServerInfo } from './postgres-session.js';
 
+export interface OpenPostgres {
+  client: import('pg').Client;
+  server: ServerInfo;
+  /** The error that ended the session, if the server ended it. */
+  lost: () => Error | undefined;
+}
+
 export async function connectPostgres(instance: InstanceContext<PostgresSettings>, signal: AbortSignal): Promise<DbmsSession> {
+  const o = await openPostgres(instance, signal);
+  return postgresSession(o.client, instance, o.server, o.lost);
+}
+
+/** One connection with ebr's session settings, the server described and its version checked. */
+export async function openPostgres(instance: InstanceContext<PostgresSettings>, signal: AbortSignal): Promise<OpenPostgres> {
     const s = instance.settings;
     const ctx = { instance: instance.name, phase: 'connect' };
     throwIfAborted(signal, ctx);
@@ -52,5 +65,5 @@ export async function connectPostgres(instance: InstanceContext<PostgresSettings
         context: ctx,
       });
     }
-    return postgresSession(client, instance, server, () => lost);
+    return { client, server, lost: () => lost };
 }

@@ -51,3 +51,24 @@ export const backupStop = 'SELECT lsn::text AS lsn, labelfile, spcmapfile FROM p
 
 export const archiverStatus = `SELECT last_archived_wal, last_archived_time, last_failed_wal, last_failed_time, failed_count FROM pg_stat_archiver`;
 
+/** A split mirror (postgres-mirror.ts): the statements on the replica and on the primary. */
+export const mirrorQueries = {
+  /** On the replica: is it a standby, of which system, streaming, paused, how far behind. */
+  replicaState: `
+SELECT pg_is_in_recovery() AS in_recovery,
+       (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier,
+       CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() END AS pause_state,
+       (SELECT status FROM pg_stat_wal_receiver LIMIT 1) AS receiver,
+       pg_last_wal_replay_lsn()::text AS replay_lsn,
+       COALESCE(EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp())) * 1000, 0)::float8 AS replay_age_ms`,
+  primaryState: `SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system_identifier, pg_current_wal_lsn()::text AS lsn, pg_is_in_recovery() AS in_recovery`,
+  pause: 'SELECT pg_wal_replay_pause()',
+  pauseState: 'SELECT pg_get_wal_replay_pause_state() AS state, pg_last_wal_replay_lsn()::text AS lsn',
+  resume: 'SELECT pg_wal_replay_resume()',
+  primaryLsn: 'SELECT pg_current_wal_lsn()::text AS lsn',
+  replayLsn: 'SELECT pg_last_wal_replay_lsn()::text AS lsn',
+  /** A WAL record on the primary, so the switch below always closes the segment the backup ends in. */
+  mark: "SELECT pg_logical_emit_message(false, 'ebr', 'split mirror backup')",
+  switchWal: 'SELECT pg_switch_wal()',
+  lsnDiff: 'SELECT pg_wal_lsn_diff($1::pg_lsn, $2::pg_lsn)::float8 AS bytes',
+} as const;

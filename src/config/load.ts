@@ -5,6 +5,8 @@ import cron from 'node-cron';
 import YAML from 'yaml';
 import type { z } from 'zod';
 import type { SnapshotSettings } from '../snapshot/snapshot-provider.js';
+import { freezeSettingsOf } from '../snapshot/replica-settings.js';
+import type { DbmsAdapter, MirrorContext } from '../adapter-api.js';
 import type { TargetSettings } from '../archive/archive-target.js';
 import type { CompressionSettings, EncryptionSettings } from '../archive/codec.js';
 import { checkCompression } from '../archive/codec/index.js';
@@ -32,6 +34,8 @@ export interface InstanceConfig {
   compression?: CompressionSettings;
   /** The user's key for AES-256-GCM; absent: in clear. keyFile is resolved against the config's directory. */
   encryption?: EncryptionSettings;
+  /** `snapshot.provider: replica`: the replica to split, with the adapter's settings for it. */
+  mirror?: MirrorContext;
   resolvePath(p: string): string;
 }
 
@@ -120,6 +124,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       });
     }
     const settings = check(adapter.configSchema, slice, `${at}.${adapter.vendor}`, file);
+    const mirror = inst.snapshot.provider === 'replica' ? mirrorOf(adapter, inst.snapshot, slice, `${at}.snapshot`, file) : undefined;
     // A level the compression does not take is refused here, by every command, not first by a WAL push.
     checkCompression({ name, ...(inst.compression ? { compression: inst.compression } : {}) });
     instances[name] = {
@@ -128,6 +133,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       settings,
       snapshot: { ...inst.snapshot, ...(inst.snapshot.staging ? { staging: resolvePath(inst.snapshot.staging) } : {}) },
       target: { ...inst.target, ...(inst.target.path !== undefined ? { path: isUrl(inst.target.path) ? inst.target.path : resolvePath(inst.target.path) } : {}) },
+      ...(mirror ? { mirror } : {}),
       maxBlockMs: inst.maxBlockMs,
       parallelStreams: inst.parallelStreams,
       ...(inst.schedule ? { schedule: inst.schedule } : {}),
@@ -178,6 +184,27 @@ function configError(file: string, key: string, value: unknown, allowed: string)
     hint: `${key} must be ${allowed}`,
     context: { key },
   });
+}
+
+/**
+ * `snapshot.provider: replica`: the adapter must be able to split a mirror; the freeze provider's
+ * section is checked like any snapshot section; the replica's connection is the adapter's own keys
+ * over the instance's (a replica on the same host differs in port or socket only).
+ */
+function mirrorOf(adapter: DbmsAdapter, snapshot: SnapshotSettings, slice: unknown, at: string, file: string): MirrorContext {
+  if (!adapter.mirror) {
+    throw new EbrError('config', `${file}: ${at}.provider is replica, but the ${adapter.vendor} adapter cannot back up from a replica`, {
+      hint: `use a provider that freezes the instance's own storage (${providerNames().filter((p) => p !== 'replica').join(', ')})`,
+      context: { key: `${at}.provider` },
+    });
+  }
+  const freeze = freezeSettingsOf(snapshot);
+  const freezeKeys = freeze.provider === 'replica' ? undefined : snapshotSettingsOf(freeze.provider);
+  if (!freezeKeys) throw configError(file, `${at}.freeze`, freeze.provider, `one of ${providerNames().filter((p) => p !== 'replica').join(', ')}`);
+  checkSection(freezeKeys, freeze, `${at}.freeze`, `a ${freeze.provider} snapshot`, file);
+  const replica = (snapshot.replica ?? {}) as Record<string, unknown>;
+  const settings = check(adapter.configSchema, { ...(slice as Record<string, unknown>), ...replica }, `${at}.replica`, file);
+  return { settings, resync: (snapshot.resync as MirrorContext['resync'] | undefined) ?? 'wait', maxLagMs: Number(snapshot.maxLagMs ?? 30_000) };
 }
 
 /**

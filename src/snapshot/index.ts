@@ -9,6 +9,7 @@ import { copyProvider, copySettings } from './copy-provider.js';
 import { lvmProvider, lvmSettings } from './lvm-provider.js';
 import { reflinkProvider, reflinkSettings } from './reflink-provider.js';
 import { zfsProvider, zfsSettings } from './zfs-provider.js';
+import { replicaSettings } from './replica-settings.js';
 
 type ProviderFactory = (settings: SnapshotSettings) => SnapshotProvider;
 
@@ -18,6 +19,13 @@ const registered: Record<string, { create: ProviderFactory; settings: z.AnyZodOb
   btrfs: { create: (settings) => btrfsProvider(settings), settings: btrfsSettings },
   lvm: { create: (settings) => lvmProvider(settings), settings: lvmSettings },
   zfs: { create: (settings) => zfsProvider(settings), settings: zfsSettings },
+  // A split mirror: the workflow freezes the replica with its `freeze` provider (see replica-settings.ts).
+  replica: {
+    create: () => {
+      throw new Error('snapshot.provider replica is resolved to its freeze provider by the workflow');
+    },
+    settings: replicaSettings,
+  },
 };
 
 export const snapshotProviders: Record<string, ProviderFactory> = Object.fromEntries(Object.entries(registered).map(([k, v]) => [k, v.create]));

@@ -19,7 +19,7 @@ import type { ResourceJournal, Snapshot } from '../snapshot/snapshot-provider.js
 import { volumesOf } from '../snapshot/volumes.js';
 import { thisRunner } from '../util/runner.js';
 import { holdWindow } from './block-window.js';
-import { adapterOf, instanceContext, providerOf, targetOf } from './context.js';
+import { adapterOf, backupSession, providerOf, targetOf } from './context.js';
 import type { ProgressListener } from './progress.js';
 import { streamSpaces } from './stream.js';
 import { checkTargetSpace, targetWriteFailure } from './target-space.js';
@@ -96,7 +96,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   let snapshot: Snapshot | undefined;
   let result: BackupResult;
   try {
-    await using session = await phase('connect', () => adapter.connect(instanceContext(o.config, instance), signal));
+    await using session = await phase('connect', () => backupSession(o.config, instance, signal));
     const server = await session.describe();
     updateBackup(cat, backupId, { server: JSON.stringify(server) });
     if (session.preflight) await phase('preflight', () => session.preflight!(signal));
@@ -126,7 +126,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           listed
             ? { backupId, chunks: listed.flatMap((s) => s.chunks), volumes: volumesOf(listed.flatMap((s) => s.chunks)), journal, mayVanish }
             : { backupId, chunks, volumes, journal, mayVanish },
-        ...(adapter.capabilities.blockSurvivesSession ? { watchdog: { catalogFile: cat.file } } : {}),
+        ...(adapter.capabilities.blockSurvivesSession || session.blockSurvivesSession ? { watchdog: { catalogFile: cat.file } } : {}),
         maxBlockMs: instance.maxBlockMs,
         signal,
         context: ctx,
@@ -154,7 +154,14 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       timeline: window.meta.timeline ?? null,
       meta: JSON.stringify({ ...(window.meta.details ?? {}), files: Object.keys(window.meta.files ?? {}) }),
     });
-    if (session.afterRelease) await phase('after-release', () => session.afterRelease!(window.meta, signal));
+    if (session.afterRelease) {
+      const more = await phase('after-release', () => session.afterRelease!(window.meta, signal));
+      // What happened after the window (a mirror's resync) belongs to the backup's record too.
+      if (more) {
+        window.meta = { ...window.meta, details: { ...(window.meta.details ?? {}), ...more } };
+        updateBackup(cat, backupId, { meta: JSON.stringify({ ...(window.meta.details ?? {}), files: Object.keys(window.meta.files ?? {}) }) });
+      }
+    }
 
     // Journaled before its first byte: if ebr dies while streaming, the next command removes the partial archive.
     archive = journalArchive(cat, instance.target, target, ref);

@@ -8,6 +8,7 @@ import { codecForBackup, codecForReading } from '../archive/codec/index.js';
 import { codedLogStore } from '../logs/coded-log-store.js';
 import type { LogStore } from '../logs/log-store.js';
 import { ebrArgv } from '../util/ebr-self.js';
+import { freezeSettingsOf } from '../snapshot/replica-settings.js';
 import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
 
 export function adapterOf(instance: InstanceConfig): DbmsAdapter {
@@ -29,8 +30,17 @@ export function instanceContext(config: Config, instance: InstanceConfig): Insta
 
 /** The copy provider stages beside the catalog unless told otherwise, never in a shared /tmp. */
 export function providerOf(config: Config, instance: InstanceConfig) {
-  const staging = instance.snapshot.staging ?? (instance.snapshot.provider === 'copy' ? path.join(path.dirname(config.catalog), 'staging') : undefined);
-  return snapshotProviderFor({ ...instance.snapshot, ...(staging ? { staging } : {}) });
+  // A split mirror freezes the replica's files with its freeze provider.
+  const section = instance.mirror ? freezeSettingsOf(instance.snapshot) : instance.snapshot;
+  const staging = section.staging ?? (section.provider === 'copy' ? path.join(path.dirname(config.catalog), 'staging') : undefined);
+  return snapshotProviderFor({ ...section, ...(staging ? { staging } : {}) });
+}
+
+/** The session a backup runs on: the instance itself, or the replica it splits (snapshot.provider: replica). */
+export function backupSession(config: Config, instance: InstanceConfig, signal: AbortSignal) {
+  const adapter = adapterOf(instance);
+  const ctx = instanceContext(config, instance);
+  return instance.mirror ? adapter.mirror!.connect(ctx, instance.mirror, signal) : adapter.connect(ctx, signal);
 }
 
 export function targetOf(instance: InstanceConfig) {

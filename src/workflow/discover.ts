@@ -3,7 +3,7 @@ import type { Config, InstanceConfig } from '../config/load.js';
 import { asEbrError } from '../errors.js';
 import type { Space, Volume } from '../model.js';
 import { volumesOf } from '../snapshot/volumes.js';
-import { adapterOf, instanceContext, providerOf } from './context.js';
+import { adapterOf, backupSession, providerOf } from './context.js';
 
 export interface Discovery {
   instance: string;
@@ -20,7 +20,7 @@ export async function discoverInstance(config: Config, instance: InstanceConfig,
   const ctx = { instance: instance.name };
   let session;
   try {
-    session = await adapter.connect(instanceContext(config, instance), signal);
+    session = await backupSession(config, instance, signal);
   } catch (err) {
     throw asEbrError(err, 'connect', { ...ctx, phase: 'connect' });
   }

@@ -29,7 +29,8 @@ export function planBackup(config: Config, instance: InstanceConfig, cat: Catalo
     | undefined;
   const spaces = last ? spacesOf(discoveryOf(cat, last.id)) : [];
   const filesFrom = last ? `the discovery of backup ${last.id} (${last.started_at}); a real backup discovers again` : 'no discovery recorded yet: a real backup lists the files first (see `ebr spaces`)';
-  const adapterSteps = adapter.planBackup(instanceContext(config, instance), spaces);
+  const ctx = instanceContext(config, instance);
+  const adapterSteps = instance.mirror ? adapter.mirror!.planBackup(ctx, instance.mirror, spaces) : adapter.planBackup(ctx, spaces);
   const chunks = spaces.flatMap((s) => s.chunks);
   const ours: Record<string, PlanStep[]> = {
     discover: [noteStep('discover', `the spaces are recorded in the catalog ${config.catalog}`), noteStep('check-snapshot', `the ${provider.kind} snapshot provider checks that it can freeze every chunk`), noteStep('check-target', `the ${target.kind} target checks its free space`)],

@@ -31,6 +31,9 @@ export function register(program: Command): void {
       const codec = b.codec ? (JSON.parse(b.codec) as StoredCodec) : null;
       const streams = new Map(streamsOf(cat, b.id).map((r) => [r.space, r]));
       const steps = b.window_steps ? (JSON.parse(b.window_steps) as Record<string, number>) : {};
+      const details = b.meta ? (JSON.parse(b.meta) as Record<string, unknown>) : {};
+      // A split mirror's figures (adapters' afterRelease): how long the replica was split and caught up.
+      const mirror = details.mirror as { replica?: string; splitMs?: number; resyncMs?: number; backlogBytes?: number; resync?: string } | undefined;
       const doc = {
         id: b.id,
         instance: b.instance,
@@ -44,6 +47,7 @@ export function register(program: Command): void {
         windowSteps: steps,
         log: { start: b.log_start, end: b.log_end, timeline: b.timeline },
         snapshotProvider: b.snapshot_provider,
+        ...(mirror ? { mirror } : {}),
         target: b.target_type,
         location: b.location,
         bytes: b.bytes,
@@ -71,6 +75,9 @@ export function register(program: Command): void {
             ? `started ${b.started_at}, finished ${b.finished_at ?? '-'}; recorded from its archive's manifest by \`ebr catalog rebuild\` at ${b.rebuilt_at}`
             : `started ${b.started_at}, finished ${b.finished_at ?? '-'}, runner pid ${b.runner_pid} on ${b.runner_host}`,
           `block window ${ms(b.block_window_ms)}${Object.keys(steps).length ? `: ${Object.entries(steps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}` : ''}`,
+          ...(mirror
+            ? [`split mirror ${mirror.replica}: split ${ms(mirror.splitMs ?? null)}, ${bytes(mirror.backlogBytes ?? 0)} of log written meanwhile, ${mirror.resyncMs !== undefined ? `caught up ${ms(mirror.resyncMs)} after the resume` : `resync in the background`}`]
+            : []),
           ...(b.log_start || b.log_end ? [`log from ${b.log_start ?? '-'} to ${b.log_end ?? '-'}${b.timeline ? ` (timeline ${b.timeline})` : ''}`] : []),
           ...(err ? [`error: ${err.message}`, ...(err.hint ? [`hint: ${err.hint}`] : [])] : []),
           '',
