@@ -6,7 +6,7 @@
 import type { DbmsAdapter } from '../../src/adapter-api.js';
 import { EbrError } from '../../src/errors.js';
 import { mariadbConfigSchema, type MariadbSettings } from './mariadb-config.js';
-import { mariadbBackupPlan } from './mariadb-plan.js';
+import { mariadbBackupPlan, mirrorBackupPlan } from './mariadb-plan.js';
 
 const binlogStore = (instance: { name: string; logStore?: (kind: string) => import('../../src/logs/log-store.js').LogStore }) => {
   const store = instance.logStore?.('binlog');
@@ -56,4 +56,15 @@ export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
   },
 
   planBackup: mariadbBackupPlan,
+
+  // A replica as the mirror to split: its SQL thread stops while its files are frozen; the primary is never blocked.
+  mirror: {
+    async connect(instance, replica, signal) {
+      return (await import('./mariadb-mirror.js')).connectMirror(instance, replica, signal);
+    },
+    async endSplit(instance, replica, signal) {
+      return (await import('./mariadb-mirror.js')).endMirrorSplit(instance, replica, signal);
+    },
+    planBackup: mirrorBackupPlan,
+  },
 };

@@ -192,3 +192,26 @@ export function quoteId(name: string): string {
 export function settingsQuery(names: string[]): string {
   return `SHOW GLOBAL VARIABLES WHERE Variable_name IN (${names.map((n) => `'${n}'`).join(', ')})`;
 }
+
+/**
+ * A split mirror (mariadb-mirror.ts): the replica's SQL thread is stopped while its IO thread goes on
+ * fetching the primary's binlog into the relay log; the replica's executed position, in the primary's
+ * binlog coordinates, is the backup's.
+ */
+export const mirrorQueries = {
+  /** Slave_IO_Running, Slave_SQL_Running, Master_Server_Id, Relay_Master_Log_File, Exec_Master_Log_Pos, Seconds_Behind_Master, Last_SQL_Errno. */
+  replicaStatus: 'SHOW SLAVE STATUS',
+  replicaIdentity: 'SELECT @@global.server_id AS serverId, @@global.gtid_slave_pos AS gtidSlavePos, @@global.log_slave_updates AS logSlaveUpdates, @@global.read_only AS readOnly',
+  primaryIdentity: 'SELECT @@global.server_id AS serverId, @@global.gtid_binlog_pos AS gtid',
+  primaryBinlogs: 'SHOW BINARY LOGS',
+  primaryPosition: 'SHOW MASTER STATUS',
+  /** Waits for the event group being applied; the IO thread keeps fetching. */
+  stop: 'STOP SLAVE SQL_THREAD',
+  start: 'START SLAVE SQL_THREAD',
+  /** The split point: the primary's binlog coordinates the replica's data holds exactly, with the server clock. */
+  splitPoint: 'SELECT @@global.gtid_slave_pos AS gtid, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch',
+  /** Returns once the SQL thread has executed up to the primary's (file, position); -1 after the timeout, NULL when it is not running. */
+  waitFor: 'SELECT MASTER_POS_WAIT(?, ?, ?) AS events',
+  /** Where the replica keeps what makes it a replica: never part of a backup, which must start standalone. */
+  replicationFiles: settingsQuery(['relay_log_basename', 'relay_log_index', 'relay_log_info_file', 'datadir']),
+};

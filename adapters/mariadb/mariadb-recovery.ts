@@ -61,11 +61,13 @@ export async function binlogInUseFlag(file: string): Promise<boolean | undefined
  * the recorded position). Returns their names, oldest first, for the index.
  */
 export function expectRecoveryBinlogs(point: BackupPoint, layout: ServerLayout, names: string[], ctx: Record<string, unknown>): string[] {
-  if (!layout.binlogBasename || !point.file) return names;
-  if (names.length === 0 || !names.includes(point.file)) {
-    throw new EbrError('restore', `the backup does not hold ${point.file}, the binlog of its recorded position${names.length === 0 ? ` (it holds none of ${layout.binlogBasename}.*)` : ''}, so crash recovery could not tell which prepared transactions committed`, {
+  // A split mirror's position is in its primary's binlog; the replica's own binlog (if any) is the recovery log.
+  const own = point.mirrorOf ? point.recoveryBinlog?.file : point.file;
+  if (!layout.binlogBasename || !own) return names;
+  if (names.length === 0 || !names.includes(own)) {
+    throw new EbrError('restore', `the backup does not hold ${own}, the binlog ${point.mirrorOf ? 'the replica was writing' : 'of its recorded position'}${names.length === 0 ? ` (it holds none of ${layout.binlogBasename}.*)` : ''}, so crash recovery could not tell which prepared transactions committed`, {
       hint,
-      context: { ...ctx, member: point.file },
+      context: { ...ctx, member: own },
     });
   }
   return names;

@@ -35,6 +35,16 @@ export interface BackupPoint extends BinlogPosition {
   version: string;
   /** Server variables restore needs to start a server on the restored files. */
   settings: ServerSettings;
+  /**
+   * A split mirror's backup (mariadb-mirror.ts): the files are a replica's, and file/position/gtid are
+   * its primary's binlog coordinates the replica had executed when it was split.
+   */
+  mirrorOf?: { primary: string; primaryServerId: string; replicaServerId: string };
+  /**
+   * The binlog the frozen server itself was writing, when that is not the position's binlog (a replica
+   * with its own binlog): crash recovery of the restored files reads it as the transaction log.
+   */
+  recoveryBinlog?: { file: string; position?: number };
 }
 
 export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
@@ -222,8 +232,9 @@ export function mariadbSession(sql: Sql, o: SessionOptions): DbmsSession {
   };
 }
 
-function backupMeta(p: BinlogPosition, o: SessionOptions, settings: ServerSettings): BackupMeta {
-  const point: BackupPoint = { ...p, flavor: o.version.flavor, version: o.version.version, settings };
+/** The meta/ files and details of a backup at position p (a split mirror adds where its files came from). */
+export function backupMeta(p: BinlogPosition, o: Pick<SessionOptions, 'version'>, settings: ServerSettings, extra: Pick<BackupPoint, 'mirrorOf' | 'recoveryBinlog'> = {}): BackupMeta {
+  const point: BackupPoint = { ...p, flavor: o.version.flavor, version: o.version.version, settings, ...extra };
   const line = p.file ? `${p.file}\t${p.position}\t${p.gtid ?? ''}\n` : '';
   return {
     files: {
