@@ -44,7 +44,8 @@ export async function replayBinlogs(o: ReplayOptions): Promise<ReplayResult> {
   const stopDatetime = o.until ? utcSeconds(o.until) : undefined;
   const readerArgs = [`--start-position=${o.plan.startPosition}`, ...(stopDatetime ? [`--stop-datetime=${stopDatetime}`] : []), ...local];
   // The temporary server skips grant tables; loading them first lets replayed GRANT/CREATE USER statements run.
-  const clientArgs = [`--socket=${o.socket}`, '--user=root', '--binary-mode', '--init-command=FLUSH PRIVILEGES'];
+  // Not binlogged: it would take a GTID of the temporary server's own server_id into the restored GTID state.
+  const clientArgs = [`--socket=${o.socket}`, '--user=root', '--binary-mode', '--init-command=FLUSH NO_WRITE_TO_BINLOG PRIVILEGES'];
   // mariadb-binlog reads --stop-datetime in its own time zone: make that UTC, like the string.
   // The reader's stdout only flows into the client: buffering it too would end the reader at maxBuffer
   // (a replay of more than 1 MiB of SQL) and leave the client waiting for input that never ends.
