@@ -24,6 +24,14 @@ export interface AdapterCapabilities {
   /** `--until TIME` is supported by restore. */
   pointInTimeRestore: boolean;
   /**
+   * The backup is consistent as of unblock, not of the freeze: writers went on inside the window and
+   * the log up to unblock makes the frozen files consistent (PostgreSQL's pg_backup_stop). In a
+   * consistency group such members are released first, while the others still hold their writers.
+   */
+  consistentAtUnblock?: boolean;
+  /** Restore can stop at the backup's own consistency point instead of replaying every archived log (RestorePlan.toBackupEnd). */
+  restoreToBackupEnd?: boolean;
+  /**
    * Chunk files may vanish between discovery and the snapshot without harm (PostgreSQL: a dropped
    * relation's file is unlinked at the next checkpoint, and WAL replay drops it anyway). A missing chunk
    * is then left out of the backup instead of failing it, as pg_basebackup skips vanished files.
@@ -301,6 +309,12 @@ export interface RestorePlan {
   targetDir?: string;
   /** --until: roll forward to this time. */
   until?: Date;
+  /**
+   * Roll forward no further than the backup's own consistency point (a consistency group's restore:
+   * every member at the group's instant, not at the end of its log archive). Only asked of adapters
+   * with capabilities.restoreToBackupEnd.
+   */
+  toBackupEnd?: boolean;
   /** What the DBMS handed back at unblock (meta/ files decoded, log positions). */
   meta: BackupMeta;
 }

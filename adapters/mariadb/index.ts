@@ -17,7 +17,7 @@ const time = (s?: number) => (s ? new Date(s * 1000).toISOString().replace('.000
 
 export const mariadbAdapter: DbmsAdapter<MariadbSettings> = {
   vendor: 'mariadb',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: true, logArchive: 'binlog', pointInTimeRestore: true },
+  capabilities: { blockSurvivesSession: false, onlinePartialRestore: true, logArchive: 'binlog', pointInTimeRestore: true, restoreToBackupEnd: true },
   configSchema: mariadbConfigSchema as unknown as DbmsAdapter<MariadbSettings>['configSchema'],
 
   async connect(instance, signal) {

@@ -40,7 +40,7 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
   // The frozen binlogs: the temporary server's crash recovery reads them as its transaction log.
   const binlogChunks = restoredBinlogs(chunks, destinationOf, layout);
   // Roll forward only a whole server; a data directory with some schemas missing could not replay.
-  const rollForward = plan.mode === 'full' && point.file !== undefined;
+  const rollForward = plan.mode === 'full' && point.file !== undefined && !plan.toBackupEnd;
   // MySQL's window lets commits go on, so the frozen files hold transactions past the recorded position:
   // only GTID auto-skipping keeps a replay from applying them twice.
   const mysqlWithoutGtid = point.flavor === 'mysql' && !/^on$/i.test(point.settings.gtid_mode ?? '');
@@ -95,6 +95,8 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
         else notes.push(`the binlog ${point.file} of the backup's position is not archived: restored to the backup's time only`);
       } else if (rollForward) {
         notes.push('no binlog archive was given to this restore: restored to the backup\'s time only');
+      } else if (plan.toBackupEnd) {
+        notes.push('restored to the backup\'s own binlog position, as a group restore asks: no binlog replayed');
       }
     },
 

@@ -11,7 +11,7 @@ const walStore = (instance: { name: string; logStore?: (kind: string) => import(
 
 export const postgresAdapter: DbmsAdapter<PostgresSettings> = {
   vendor: 'postgres',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, logArchive: 'wal', pointInTimeRestore: true, chunksMayVanish: true },
+  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, logArchive: 'wal', pointInTimeRestore: true, restoreToBackupEnd: true, consistentAtUnblock: true, chunksMayVanish: true },
   configSchema: postgresConfigSchema as unknown as DbmsAdapter<PostgresSettings>['configSchema'],
 
   async connect(instance, signal) {

@@ -176,6 +176,9 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
       const settings: Array<[string, string]> = [['restore_command', restoreCommand]];
       if (plan.until) {
         settings.push(['recovery_target_time', pgTime(plan.until)], ['recovery_target_action', 'promote']);
+      } else if (plan.toBackupEnd) {
+        // As soon as the backup is consistent: a group's members at the group's instant, not at the end of the archive.
+        settings.push(['recovery_target', 'immediate'], ['recovery_target_action', 'promote']);
       }
       if (plan.targetDir) settings.push(['archive_mode', 'off']);
       const autoConf = path.join(dataDir, 'postgresql.auto.conf');
@@ -191,7 +194,9 @@ export function postgresRestorer(instance: InstanceContext<PostgresSettings>, pl
       notes.push(
         plan.until
           ? `recovery replays WAL from the log archive up to ${pgTime(plan.until)}, then promotes and opens for writes`
-          : 'recovery replays all WAL in the log archive, then opens for writes on a new timeline',
+          : plan.toBackupEnd
+            ? 'recovery replays WAL only up to where the backup is consistent (recovery_target = immediate), then promotes and opens for writes'
+            : 'recovery replays all WAL in the log archive, then opens for writes on a new timeline',
       );
       if (plan.targetDir) notes.push('archive_mode is off in the restored copy so it never writes into the original\'s log archive; give it its own port: pg_ctl -D DIR -o "-p PORT" start');
       notes.push(`start it as the postgres OS user: pg_ctl -D ${dataDir} -l logfile start; recovery settings are in ${autoConf}`);

@@ -8,7 +8,7 @@ import { sqliteConfigSchema, type SqliteSettings } from './sqlite-config.js';
 
 export const sqliteAdapter: DbmsAdapter<SqliteSettings> = {
   vendor: 'sqlite',
-  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, pointInTimeRestore: false },
+  capabilities: { blockSurvivesSession: false, onlinePartialRestore: false, pointInTimeRestore: false, restoreToBackupEnd: true },
   configSchema: sqliteConfigSchema as unknown as DbmsAdapter<SqliteSettings>['configSchema'],
 
   async connect(instance) {

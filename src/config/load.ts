@@ -47,6 +47,15 @@ export interface Config {
   drill?: { scratch?: string };
   /** status.textfile, resolved. */
   status?: { textfile?: string };
+  /** Consistency groups across instances, by name. */
+  groups: Record<string, GroupConfig>;
+}
+
+export interface GroupConfig {
+  name: string;
+  instances: string[];
+  maxBlockMs: number;
+  schedule?: string;
 }
 
 /** --config, else $EBR_CONFIG, else ./ebr.yaml. */
@@ -145,10 +154,26 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       resolvePath,
     };
   }
+  const groups: Record<string, GroupConfig> = {};
+  for (const [name, g] of Object.entries(raw.groups ?? {})) {
+    const at = `groups.${name}`;
+    for (const i of g.instances) {
+      if (!instances[i]) throw configError(file, `${at}.instances`, i, `one of the instances: ${Object.keys(instances).join(', ')}`);
+    }
+    if (new Set(g.instances).size !== g.instances.length) {
+      throw new EbrError('config', `${file}: ${at}.instances names an instance twice`, { hint: 'list each member once', context: { key: `${at}.instances` } });
+    }
+    if (g.schedule !== undefined && !cron.validate(g.schedule)) {
+      throw new EbrError('config', `${file}: ${at}.schedule is ${JSON.stringify(g.schedule)}, which is not a cron expression`, { hint: 'use five fields, e.g. "0 2 * * *"', context: { key: `${at}.schedule` } });
+    }
+    // Without its own bound the group's window may be as long as its tightest member allows.
+    groups[name] = { name, instances: g.instances, maxBlockMs: g.maxBlockMs ?? Math.min(...g.instances.map((i) => instances[i]!.maxBlockMs)), ...(g.schedule ? { schedule: g.schedule } : {}) };
+  }
   return {
     file,
     catalog: isUrl(raw.catalog) ? raw.catalog : resolvePath(raw.catalog),
     instances,
+    groups,
     ...(raw.drill ? { drill: raw.drill.scratch !== undefined ? { scratch: resolvePath(raw.drill.scratch) } : {} } : {}),
     ...(raw.status ? { status: raw.status.textfile !== undefined ? { textfile: resolvePath(raw.status.textfile) } : {} } : {}),
   };

@@ -81,6 +81,24 @@ export const configSchema = z
     drill: z.object({ scratch: z.string().optional() }).strict().optional(),
     /** Monitoring: a Prometheus textfile (node_exporter's textfile collector) rewritten by `ebr status` and the daemon. */
     status: z.object({ textfile: z.string().optional() }).strict().optional(),
+    /**
+     * Consistency groups across instances: backed up inside one window (every member blocked before any
+     * is frozen, every member frozen before any is released) and restored to one instant.
+     */
+    groups: z
+      .record(
+        name,
+        z
+          .object({
+            instances: z.array(name).min(2, 'a group needs at least two instances'),
+            /** The one window of the whole group, from the first block to the last unblock. */
+            maxBlockMs: z.number().int().positive().optional(),
+            /** cron for `ebr daemon`. */
+            schedule: z.string().optional(),
+          })
+          .strict(),
+      )
+      .optional(),
   })
   .strict();
 

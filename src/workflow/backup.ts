@@ -19,6 +19,8 @@ import type { ResourceJournal, Snapshot } from '../snapshot/snapshot-provider.js
 import { volumesOf } from '../snapshot/volumes.js';
 import { thisRunner } from '../util/runner.js';
 import { holdWindow } from './block-window.js';
+import type { GroupBarrier } from './group-barrier.js';
+import type { BlockToken, DbmsSession, UnblockOutcome } from '../adapter-api.js';
 import { adapterOf, backupSession, providerOf, targetOf } from './context.js';
 import type { ProgressListener } from './progress.js';
 import { streamSpaces } from './stream.js';
@@ -45,6 +47,8 @@ export interface BackupOptions {
   onProgress?: ProgressListener;
   /** Called with the id as soon as the backup is registered (tests and the daemon use it). */
   onStart?: (backupId: string) => void;
+  /** This backup is one member of a consistency group's backup (group-backup.ts). */
+  group?: { id: string; name: string; members: string[]; barrier: GroupBarrier; maxBlockMs: number };
 }
 
 export interface BackupResult {
@@ -118,16 +122,49 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     let endRelease: ((o: 'ok' | 'failed') => number) | undefined;
     let window;
     try {
+      const group = o.group;
+      const early = adapter.capabilities.consistentAtUnblock ?? false;
       window = await holdWindow({
-        session,
-        provider,
+        // In a group, members consistent at unblock are released first; the others wait for them, holding their writers.
+        session: group
+          ? Object.assign(Object.create(session) as DbmsSession, {
+              async unblock(token: BlockToken, outcome?: UnblockOutcome) {
+                if (!early) await group.barrier.awaitEarly();
+                try {
+                  return await session.unblock(token, outcome);
+                } finally {
+                  if (early) group.barrier.earlyReleased(instance.name);
+                }
+              },
+            })
+          : session,
+        // In a group, every member is blocked before any is frozen, and every one frozen before any is released.
+        provider: group
+          ? {
+              ...provider,
+              kind: provider.kind,
+              check: (r, s) => provider.check(r, s),
+              removeLeftover: (r) => provider.removeLeftover(r),
+              async take(req, s) {
+                await group.barrier.arrive(instance.name, 'blocked', s);
+                const snap = await provider.take(req, s);
+                try {
+                  await group.barrier.arrive(instance.name, 'frozen', s);
+                } catch (err) {
+                  await snap.release().catch(() => undefined);
+                  throw err;
+                }
+                return snap;
+              },
+            }
+          : provider,
         // A DBMS that lists its files anew once blocked (PostgreSQL, after pg_backup_start) hands them back in the token.
         requestFor: (listed) =>
           listed
             ? { backupId, chunks: listed.flatMap((s) => s.chunks), volumes: volumesOf(listed.flatMap((s) => s.chunks)), journal, mayVanish }
             : { backupId, chunks, volumes, journal, mayVanish },
         ...(adapter.capabilities.blockSurvivesSession || session.blockSurvivesSession ? { watchdog: { catalogFile: cat.file } } : {}),
-        maxBlockMs: instance.maxBlockMs,
+        maxBlockMs: group ? group.maxBlockMs : instance.maxBlockMs,
         signal,
         context: ctx,
         onRelease: () => {
@@ -136,12 +173,18 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         },
       });
       phases.release = endRelease!('ok');
+      group?.barrier.released();
     } catch (err) {
+      o.group?.barrier.released();
       endRelease?.('failed');
       if (err instanceof EbrError && err.context.windowMs !== undefined) updateBackup(cat, backupId, { block_window_ms: Number(err.context.windowMs) });
       throw err;
     }
     snapshot = window.snapshot;
+    if (o.group) {
+      // The tie between the members: one group id, and the instant at which all of them were blocked.
+      window.meta = { ...window.meta, details: { ...(window.meta.details ?? {}), group: { id: o.group.id, name: o.group.name, members: o.group.members, instant: o.group.barrier.instant } } };
+    }
     if (window.spaces) {
       spaces = window.spaces;
       replaceDiscovery(cat, backupId, spaces);
@@ -243,6 +286,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     };
   } catch (err) {
     const e = asEbrError(err, 'internal', ctx);
+    // The other members of a group must not keep a window this one cannot share.
+    o.group?.barrier.fail(instance.name, e);
+    o.group?.barrier.earlyReleased(instance.name);
     await snapshot?.release().catch(() => undefined);
     // Removed now, or (if that fails too) by the next command, which finds the archive's journal entry open.
     if (writer) await writer.abort().then(() => archive?.removed(), () => undefined);

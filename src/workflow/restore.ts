@@ -39,6 +39,8 @@ export interface RestoreOptions {
   partial?: string[];
   to?: string;
   until?: string;
+  /** Stop at the backup's own consistency point (a group restore without --until). */
+  toBackupEnd?: boolean;
   signal: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -93,6 +95,7 @@ async function prepareRestore(o: RestoreOptions) {
     spaces: manifest.spaces.map((s) => ({ ...s, chunks: manifest.members.filter((m) => m.space === s.name).map(toChunk) })),
     ...(targetDir ? { targetDir } : {}),
     ...(until ? { until } : {}),
+    ...(o.toBackupEnd && !until ? { toBackupEnd: true } : {}),
     meta,
   };
   const restorer = await adapter.restorer(instanceContext(o.config, instance), plan);

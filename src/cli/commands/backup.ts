@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { runBackup } from '../../workflow/backup.js';
 import { planBackup } from '../../workflow/plan-backup.js';
+import { groupOf, runGroupBackup } from '../../workflow/group.js';
+import { EbrError } from '../../errors.js';
 import { applyRetention, type RetentionResult } from '../../schedule/retention.js';
 import { cliOf } from '../context.js';
 import { bytes, ms, planText } from '../format.js';
@@ -12,8 +14,23 @@ export function register(program: Command): void {
     .description('take one full backup: discover, block, snapshot, unblock, stream to the target')
     .option('-i, --instance <name>', 'instance from the config (optional when there is one)')
     .option('--dry-run', 'print every statement and command it would run and every file it would read and write, in order; connect to nothing')
-    .action(async (opts: { instance?: string; dryRun?: boolean }, cmd: Command) => {
+    .option('-g, --group <name>', 'back up every member of a consistency group inside one window (groups: in the config)')
+    .action(async (opts: { instance?: string; dryRun?: boolean; group?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
+      if (opts.group) {
+        if (opts.instance || opts.dryRun) throw new EbrError('usage', '--group takes neither --instance nor --dry-run', { hint: `run \`ebr backup --group ${opts.group}\`, or --dry-run per member with --instance` });
+        const group = groupOf(cli.config(), opts.group);
+        const catalog = await cli.catalog();
+        const bar = cli.progress();
+        const r = await runGroupBackup({ config: cli.config(), group, catalog, signal: cli.signal, ...(bar.listener ? { onProgress: bar.listener } : {}) }).finally(() => bar.stop());
+        cli.print(r, () =>
+          [
+            `group ${r.group} backup ${r.groupId} complete: ${r.members.length} members blocked together at ${r.instant}, group window ${ms(r.windowMs ?? null)}`,
+            ...r.members.map((m) => `  ${m.instance}: backup ${m.backupId}, ${bytes(m.bytes)}, own window ${ms(m.blockWindowMs)}`),
+          ].join('\n'),
+        );
+        return;
+      }
       const instance = cli.instance(opts.instance);
       const catalog = await cli.catalog();
       if (opts.dryRun) {

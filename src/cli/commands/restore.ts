@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
+import path from 'node:path';
 import { planRestore, runRestore } from '../../workflow/restore.js';
+import { groupOf, runGroupRestore } from '../../workflow/group.js';
+import { EbrError } from '../../errors.js';
 import { cliOf } from '../context.js';
 import { bytes, planText } from '../format.js';
 
@@ -13,8 +16,21 @@ export function register(program: Command): void {
     .option('--to <dir>', 'restore into this directory instead of the instance\'s own paths')
     .option('--until <time>', 'roll forward to this time (ISO 8601 or YYYY-MM-DD HH:MM:SS[±HH:MM]; local time without an offset)')
     .option('--dry-run', 'print every file it would read and write and every statement and command it would run, in order; change nothing')
-    .action(async (opts: { instance?: string; backup: string; partial?: string[]; to?: string; until?: string; dryRun?: boolean }, cmd: Command) => {
+    .option('-g, --group <name>', 'restore every member of one group backup (--backup GROUP-ID, default the newest complete one) to one instant; --to DIR puts member M under DIR/M')
+    .action(async (opts: { instance?: string; backup: string; partial?: string[]; to?: string; until?: string; dryRun?: boolean; group?: string }, cmd: Command) => {
       const cli = cliOf(cmd);
+      if (opts.group) {
+        if (opts.instance || opts.partial || opts.dryRun) throw new EbrError('usage', '--group takes no --instance, --partial or --dry-run', { hint: 'a group is restored whole; restore one member with --instance' });
+        const group = groupOf(cli.config(), opts.group);
+        const r = await runGroupRestore({ config: cli.config(), group, catalog: await cli.catalog(), groupId: opts.backup, ...(opts.to ? { to: path.resolve(opts.to) } : {}), ...(opts.until ? { until: opts.until } : {}), signal: cli.signal });
+        cli.print(r, () =>
+          [
+            `restored group ${r.group} backup ${r.groupId}${r.until ? ` to ${r.until}` : ' to the instant its members were blocked together'}`,
+            ...r.members.flatMap((m) => [`  ${m.targetDir ?? '(in place)'}: backup ${m.backupId}, ${m.files} files, ${bytes(m.bytes)}`, ...m.notes.map((n) => `    ${n}`)]),
+          ].join('\n'),
+        );
+        return;
+      }
       const instance = cli.instance(opts.instance);
       const catalog = await cli.catalog();
       const options = {

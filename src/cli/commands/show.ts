@@ -33,6 +33,7 @@ export function register(program: Command): void {
       const steps = b.window_steps ? (JSON.parse(b.window_steps) as Record<string, number>) : {};
       const details = b.meta ? (JSON.parse(b.meta) as Record<string, unknown>) : {};
       // A split mirror's figures (adapters' afterRelease): how long the replica was split and caught up.
+      const group = details.group as { id: string; name: string; members: string[]; instant?: string } | undefined;
       const mirror = details.mirror as { replica?: string; splitMs?: number; resyncMs?: number; backlogBytes?: number; resync?: string } | undefined;
       const doc = {
         id: b.id,
@@ -48,6 +49,7 @@ export function register(program: Command): void {
         log: { start: b.log_start, end: b.log_end, timeline: b.timeline },
         snapshotProvider: b.snapshot_provider,
         ...(mirror ? { mirror } : {}),
+        ...(group ? { group } : {}),
         target: b.target_type,
         location: b.location,
         bytes: b.bytes,
@@ -75,6 +77,7 @@ export function register(program: Command): void {
             ? `started ${b.started_at}, finished ${b.finished_at ?? '-'}; recorded from its archive's manifest by \`ebr catalog rebuild\` at ${b.rebuilt_at}`
             : `started ${b.started_at}, finished ${b.finished_at ?? '-'}, runner pid ${b.runner_pid} on ${b.runner_host}`,
           `block window ${ms(b.block_window_ms)}${Object.keys(steps).length ? `: ${Object.entries(steps).map(([k, v]) => `${k} ${ms(v)}`).join(', ')}` : ''}`,
+          ...(group ? [`group ${group.name} backup ${group.id} (${group.members.join(', ')}), all blocked at ${group.instant ?? '-'}`] : []),
           ...(mirror
             ? [`split mirror ${mirror.replica}: split ${ms(mirror.splitMs ?? null)}, ${bytes(mirror.backlogBytes ?? 0)} of log written meanwhile, ${mirror.resyncMs !== undefined ? `caught up ${ms(mirror.resyncMs)} after the resume` : `resync in the background`}`]
             : []),
