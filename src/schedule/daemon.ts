@@ -8,6 +8,7 @@ import type { Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/load.js';
 import { EbrError, asEbrError } from '../errors.js';
 import { runBackup } from '../workflow/backup.js';
+import { runGroupBackup } from '../workflow/group.js';
 import { adapterOf, instanceContext } from '../workflow/context.js';
 import { recoverAfterCrash } from '../workflow/recover.js';
 import { runDrill } from '../workflow/drill.js';
@@ -27,7 +28,8 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
   const scheduled = Object.values(o.config.instances).filter((i) => i.schedule);
   const logScheduled = Object.values(o.config.instances).filter((i) => i.logSchedule);
   const drillScheduled = Object.values(o.config.instances).filter((i) => i.drillSchedule);
-  if (scheduled.length === 0 && logScheduled.length === 0 && drillScheduled.length === 0 && !o.listen) {
+  const groupScheduled = Object.values(o.config.groups).filter((g) => g.schedule);
+  if (scheduled.length === 0 && logScheduled.length === 0 && drillScheduled.length === 0 && groupScheduled.length === 0 && !o.listen) {
     throw new EbrError('config', `no instance in ${o.config.file} has a schedule`, { hint: 'add schedule: "0 2 * * *" (cron: minute hour day month weekday) to an instance' });
   }
   const textfile = o.config.status?.textfile;
@@ -73,6 +75,25 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
     emit(instance.name, 'scheduled', { schedule: instance.schedule, next: task.getNextRun()?.toISOString() });
     return task;
   });
+  // A group's backup is its members' backups, inside one window; an event per member, named by the group too.
+  for (const group of groupScheduled) {
+    const task = cron.schedule(
+      group.schedule!,
+      async () => {
+        try {
+          await recoverAfterCrash(o.catalog);
+          const r = await runGroupBackup({ config: o.config, group, catalog: o.catalog, signal: o.signal });
+          for (const m of r.members) emit(m.instance, 'backup-complete', { group: group.name, groupId: r.groupId, backupId: m.backupId, bytes: m.bytes, groupWindowMs: r.windowMs });
+        } catch (err) {
+          const e = asEbrError(err, 'internal', {});
+          emit(String(e.context.instance ?? group.name), 'backup-failed', { group: group.name, groupId: e.context.groupId, error: e.message, hint: e.hint });
+        }
+      },
+      { name: `ebr:group:${group.name}`, noOverlap: true },
+    );
+    tasks.push(task);
+    emit(group.name, 'scheduled', { group: group.name, schedule: group.schedule, next: task.getNextRun()?.toISOString() });
+  }
   for (const instance of logScheduled) {
     const task = cron.schedule(
       instance.logSchedule!,
