@@ -2,28 +2,16 @@
  * The adapter contract for SQL Server, against the documented stand-in (test/mssql/double): no SQL
  * Server runs on these machines. Released means no database is left suspended for a snapshot.
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/env.js';
 import { startMssqlDouble } from '../mssql/double/index.js';
 import { describeAdapterContract } from './kit.js';
+import { writeInstanceConfig } from '../helpers/config-file.js';
 
 describeAdapterContract('mssql', async () => {
   const t = tempDir('ebr-contract-mssql-');
   const db = startMssqlDouble(t.dir);
-  const configFile = path.join(t.dir, 'ebr.yaml');
-  writeFileSync(
-    configFile,
-    [
-      `catalog: ${path.join(t.dir, 'catalog.db')}`,
-      'instances:',
-      '  sql:',
-      ...db.instanceYaml,
-      `    snapshot: { provider: copy, staging: ${path.join(t.dir, 'staging')} }`,
-      `    target: { type: dir, path: ${path.join(t.dir, 'backups')} }`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeInstanceConfig(t.dir, 'sql', db.instanceYaml);
   return {
     configFile,
     env: db.env,

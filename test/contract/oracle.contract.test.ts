@@ -2,28 +2,16 @@
  * The adapter contract for Oracle, against the documented stand-in (test/oracle/double): no Oracle
  * server runs on these machines. Released means no datafile is left in backup mode (V$BACKUP ACTIVE).
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { tempDir } from '../helpers/env.js';
 import { startOracleDouble } from '../oracle/double/index.js';
 import { describeAdapterContract } from './kit.js';
+import { writeInstanceConfig } from '../helpers/config-file.js';
 
 describeAdapterContract('oracle', async () => {
   const t = tempDir('ebr-contract-ora-');
   const db = startOracleDouble(path.join(t.dir, 'db'));
-  const configFile = path.join(t.dir, 'ebr.yaml');
-  writeFileSync(
-    configFile,
-    [
-      `catalog: ${path.join(t.dir, 'catalog.db')}`,
-      'instances:',
-      '  orcl:',
-      db.instanceYaml,
-      `    snapshot: { provider: copy, staging: ${path.join(t.dir, 'staging')} }`,
-      `    target: { type: dir, path: ${path.join(t.dir, 'backups')} }`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeInstanceConfig(t.dir, 'orcl', db.instanceYaml);
   return {
     configFile,
     env: db.env,

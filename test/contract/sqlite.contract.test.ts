@@ -1,9 +1,9 @@
 /** The adapter contract against real SQLite files. */
 import path from 'node:path';
-import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tempDir } from '../helpers/env.js';
 import { describeAdapterContract } from './kit.js';
+import { writeInstanceConfig } from '../helpers/config-file.js';
 
 describeAdapterContract('sqlite', async () => {
   const t = tempDir('ebr-contract-sqlite-');
@@ -15,20 +15,7 @@ describeAdapterContract('sqlite', async () => {
     db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES (\'one\'), (\'two\');');
     db.close();
   }
-  const configFile = path.join(t.dir, 'ebr.yaml');
-  writeFileSync(
-    configFile,
-    [
-      `catalog: ${path.join(t.dir, 'catalog.db')}`,
-      'instances:',
-      '  shop:',
-      '    adapter: sqlite',
-      `    sqlite: { main: ${main}, attach: { sales: ${sales} } }`,
-      `    snapshot: { provider: copy, staging: ${path.join(t.dir, 'staging')} }`,
-      `    target: { type: dir, path: ${path.join(t.dir, 'backups')} }`,
-      '',
-    ].join('\n'),
-  );
+  const configFile = writeInstanceConfig(t.dir, 'shop', ['    adapter: sqlite', `    sqlite: { main: ${main}, attach: { sales: ${sales} } }`]);
   return {
     configFile,
     async assertReleased() {

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, tempDir, type RunResult } from '../helpers/env.js';
 import { startOracleDouble, type OracleDouble } from './double/index.js';
+import { writeInstanceConfig } from '../helpers/config-file.js';
 
 const tmp = tempDir('ebr-oracle-e2e-');
 let db: OracleDouble;
@@ -28,20 +29,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(() => {
   db = startOracleDouble(path.join(tmp.dir, 'db'));
-  config = path.join(tmp.dir, 'ebr.yaml');
-  writeFileSync(
-    config,
-    [
-      `catalog: ${path.join(tmp.dir, 'catalog.db')}`,
-      'instances:',
-      '  orcl:',
-      db.instanceYaml,
-      `    snapshot: { provider: copy, staging: ${path.join(tmp.dir, 'staging')} }`,
-      `    target: { type: dir, path: ${path.join(tmp.dir, 'backups')} }`,
-      '    maxBlockMs: 20000',
-      '',
-    ].join('\n'),
-  );
+  config = writeInstanceConfig(tmp.dir, 'orcl', db.instanceYaml, { maxBlockMs: 20000 });
 });
 afterAll(() => tmp.cleanup());
 

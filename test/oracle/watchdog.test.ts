@@ -4,11 +4,11 @@
  * of its own) as soon as its owner is gone, and the next command marks the backup failed. Against the
  * Oracle stand-in; the watchdog, the release command and the catalog are the real ones.
  */
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { startOracleDouble } from './double/index.js';
+import { writeInstanceConfig } from '../helpers/config-file.js';
 
 const tmp = tempDir('ebr-ora-wd-');
 afterAll(() => tmp.cleanup());
@@ -16,20 +16,7 @@ afterAll(() => tmp.cleanup());
 describe('Oracle backup mode and the watchdog', () => {
   it('kill -9 of ebr inside the window: the watchdog ends backup mode, the next command fails the backup', async () => {
     const db = startOracleDouble(path.join(tmp.dir, 'db'));
-    const config = path.join(tmp.dir, 'ebr.yaml');
-    writeFileSync(
-      config,
-      [
-        `catalog: ${path.join(tmp.dir, 'catalog.db')}`,
-        'instances:',
-        '  orcl:',
-        db.instanceYaml,
-        `    snapshot: { provider: copy, staging: ${path.join(tmp.dir, 'staging')} }`,
-        `    target: { type: dir, path: ${path.join(tmp.dir, 'backups')} }`,
-        '    maxBlockMs: 60000',
-        '',
-      ].join('\n'),
-    );
+    const config = writeInstanceConfig(tmp.dir, 'orcl', db.instanceYaml, { maxBlockMs: 60000 });
     const active = () => Object.values(db.state().backup).filter((b) => b.status === 'ACTIVE').length;
     // The window is held open after the snapshot, so the kill lands inside it.
     const ebr = spawnEbr(['--config', config, 'backup'], { env: { ...db.env, EBR_FAULT_HOLD_WINDOW_MS: '120000' } });
