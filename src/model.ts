@@ -17,8 +17,15 @@ export interface Chunk {
   /** Absolute path on the live system. */
   path: string;
   type: ChunkType;
-  /** Bytes at discovery; the archive records the size actually streamed. */
+  /** Bytes at discovery; the archive records the size actually streamed. With `offset`, the range's length. */
   size: number;
+  /**
+   * Bytes into `path` where this chunk starts, when it is a byte range of a file or device rather than the
+   * whole of it (an Informix chunk at an offset of a raw device). Absent: the whole file. A range is read
+   * as exactly `size` bytes from here, and restored by writing those bytes back at the same offset: the
+   * rest of the file or device is never truncated or replaced.
+   */
+  offset?: number;
   /** For symlinks: the link target, recorded, never followed. */
   linkTarget?: string;
   /** Permission bits, owner and group on the live system; restore puts them back. */

@@ -22,6 +22,11 @@ export interface ManifestMember {
   /** Which stream of the archive holds it and at which byte its data starts. */
   stream: string;
   offset: number;
+  /**
+   * For a chunk that is a byte range of its file or device (Chunk.offset): where the range starts in
+   * `path`. Named apart from `offset`, which is the member's place in the archive stream.
+   */
+  fileOffset?: number;
   details?: Record<string, unknown>;
 }
 

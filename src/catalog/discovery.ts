@@ -25,12 +25,12 @@ export interface MemberRow {
 
 export function recordDiscovery(cat: Catalog, backupId: string, spaces: Space[]): void {
   const insert = cat.db.prepare(
-    'INSERT INTO discovery (backup_id, space, space_kind, critical, chunk, path, type, size, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    'INSERT INTO discovery (backup_id, space, space_kind, critical, chunk, path, type, offset, size, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   cat.tx(() => {
     for (const s of spaces) {
       for (const c of s.chunks) {
-        insert.run(backupId, s.name, s.kind, s.critical ? 1 : 0, c.name, c.path, c.type, c.size, c.details ? JSON.stringify(c.details) : null);
+        insert.run(backupId, s.name, s.kind, s.critical ? 1 : 0, c.name, c.path, c.type, c.offset ?? 0, c.size, c.details ? JSON.stringify(c.details) : null);
       }
     }
   });

@@ -33,20 +33,26 @@ export function copyProvider(settings: { staging?: string }): SnapshotProvider {
 
 /**
  * A byte copy through user space on purpose: fs.copyFile may use copy_file_range, which btrfs and XFS
- * turn into a clone, and then `copy` would not be the plain copy it claims to be.
+ * turn into a clone, and then `copy` would not be the plain copy it claims to be. A range (a chunk at an
+ * offset of a device) is copied alone, to the same offset of a sparse copy: the window never pays for
+ * the rest of the device, and the frozen copy is read exactly as the live file would be.
  */
-export async function copyBytes(from: string, to: string, signal: AbortSignal): Promise<void> {
+export async function copyBytes(from: string, to: string, signal: AbortSignal, range?: { offset: number; size: number }): Promise<void> {
   const src = await open(from, 'r');
   try {
     const dst = await open(to, 'wx', 0o600);
     try {
       const buf = Buffer.allocUnsafe(bufferSize);
-      for (;;) {
+      let at = range?.offset ?? 0;
+      const end = range ? range.offset + range.size : Infinity;
+      while (at < end) {
         throwIfAborted(signal, { phase: 'acquire', path: from });
-        const { bytesRead } = await src.read(buf, 0, bufferSize, null);
+        const { bytesRead } = await src.read(buf, 0, Math.min(bufferSize, end - at), at);
         if (bytesRead === 0) break;
-        await dst.write(buf, 0, bytesRead);
+        await dst.write(buf, 0, bytesRead, at);
+        at += bytesRead;
       }
+      // A short range is caught by the stream, which reads exactly the range and finds it missing.
     } finally {
       await dst.close();
     }

@@ -8,7 +8,12 @@ import { EbrError, throwIfAborted } from '../errors.js';
 import type { Chunk } from '../model.js';
 import type { Snapshot, SnapshotRequest, SnapshotResource } from './snapshot-provider.js';
 
-export type DuplicateFile = (from: string, to: string, signal: AbortSignal) => Promise<void>;
+/**
+ * Duplicates one chunk file. With `range` (a chunk that is a byte range of its file or device) only those
+ * bytes need to be frozen, but the duplicate must hold them at the same offset: every provider's pathOf
+ * names a file in which the chunk lies at Chunk.offset, so the stream reads it the same way from each.
+ */
+export type DuplicateFile = (from: string, to: string, signal: AbortSignal, range?: { offset: number; size: number }) => Promise<void>;
 
 /** Copies every file chunk under its staging dir; directories and symlinks are read live (they carry no data). */
 export async function takeStaged(
@@ -44,7 +49,7 @@ export async function takeStaged(
       const to = path.join(dir, chunk.name);
       await mkdir(path.dirname(to), { recursive: true });
       try {
-        await duplicate(chunk.path, to, signal);
+        await duplicate(chunk.path, to, signal, chunk.offset !== undefined ? { offset: chunk.offset, size: chunk.size } : undefined);
       } catch (err) {
         if (!(request.mayVanish && (err as NodeJS.ErrnoException).code === 'ENOENT' && (err as NodeJS.ErrnoException).path === chunk.path)) throw err;
       }

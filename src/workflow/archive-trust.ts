@@ -53,6 +53,8 @@ export function manifestProblems(cat: Catalog, backup: BackupRow, file: ReadMani
     }
     const d = paths.get(mm.name);
     if (d && d.path !== mm.path) problems.push({ space: mm.space, member: mm.name, problem: `the manifest says path ${mm.path}, the catalog recorded ${d.path} at discovery` });
+    // Where a byte range is written back comes from here: an edited offset would overwrite other bytes of the device.
+    if (d && (mm.fileOffset ?? 0) !== d.offset) problems.push({ space: mm.space, member: mm.name, problem: `the manifest puts it at byte ${mm.fileOffset ?? 0} of ${mm.path}, the catalog recorded byte ${d.offset} at discovery` });
     if (d && d.type !== mm.type) problems.push({ space: mm.space, member: mm.name, problem: `the manifest says it is a ${mm.type}, the catalog recorded a ${d.type}` });
   }
   for (const [name, r] of recorded) {

@@ -42,6 +42,6 @@ export async function drillPlan(o: { catalog: Catalog; instance: InstanceConfig;
 }
 
 function toChunk(m: ManifestMember): ArchivedChunk {
-  const { stream: _s, offset: _o, ...chunk } = m;
-  return chunk;
+  const { stream: _s, offset: _o, fileOffset, ...chunk } = m;
+  return fileOffset !== undefined ? { ...chunk, offset: fileOffset } : chunk;
 }

@@ -37,7 +37,7 @@ export function planBackup(config: Config, instance: InstanceConfig, cat: Catalo
     acquire: [noteStep('acquire', `${provider.kind} snapshot of ${chunks.length} chunk(s), inside maxBlockMs ${instance.maxBlockMs} ms${adapter.capabilities.blockSurvivesSession ? '; a watchdog process ends the block at the deadline if ebr cannot' : ''}`)],
     release: [],
     stream: [
-      ...spaces.flatMap((s) => s.chunks.map((c): PlanStep => ({ phase: 'stream', kind: 'read', text: `${c.path} (frozen copy; ${c.size} bytes, space ${s.name})` }))),
+      ...spaces.flatMap((s) => s.chunks.map((c): PlanStep => ({ phase: 'stream', kind: 'read', text: `${c.path} (frozen copy; ${c.offset !== undefined ? `bytes ${c.offset}–${c.offset + c.size - 1}` : `${c.size} bytes`}, space ${s.name})` }))),
       ...spaces.map((s): PlanStep => ({ phase: 'stream', kind: 'write', text: `${target.kind} target: space ${s.name} (${s.chunks.length} member(s), sha256 of every byte)${instance.compression && instance.compression.type !== 'none' ? `, ${instance.compression.type}` : ''}${instance.encryption ? ', encrypted' : ''}` })),
       { phase: 'seal', kind: 'write', text: `${target.kind} target: manifest and meta/ files, fsynced; the catalog marks the backup complete` },
       noteStep('seal', 'the snapshot is released'),
@@ -72,7 +72,7 @@ function spacesOf(rows: DiscoveryRow[]): Space[] {
   for (const r of rows) {
     let s = byName.get(r.space);
     if (!s) byName.set(r.space, (s = { name: r.space, kind: r.space_kind, critical: r.critical === 1, chunks: [] }));
-    s.chunks.push({ space: r.space, name: r.chunk, path: r.path, type: r.type as Space['chunks'][number]['type'], size: r.size, ...(r.details ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}) });
+    s.chunks.push({ space: r.space, name: r.chunk, path: r.path, type: r.type as Space['chunks'][number]['type'], size: r.size, ...(r.offset ? { offset: r.offset } : {}), ...(r.details ? { details: JSON.parse(r.details) as Record<string, unknown> } : {}) });
   }
   return [...byName.values()];
 }

@@ -19,6 +19,7 @@ import { faultPoint } from '../util/fault.js';
 import { processStart } from '../util/runner.js';
 import { exists, isRoot, setNoFollow, setOnHandle } from './no-follow.js';
 import { isInside, type DestinationGuard } from './restore-paths.js';
+import { placeRange, type RangeStep } from './restore-range.js';
 import { commitJournal, undoJournal } from './restore-undo.js';
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
@@ -29,6 +30,12 @@ export interface StagedFile {
   dest: string;
   /** Files that belong to the old dest and must not survive next to the new one (SQLite's -wal). */
   sideFiles: string[];
+  /**
+   * The temp holds one byte range of dest (Chunk.offset), not the whole file: at the swap its bytes are
+   * written into dest at the offset, after the old bytes of the range were saved beside it. The file or
+   * device is never renamed, truncated or replaced: its other ranges may belong to other spaces.
+   */
+  range?: { offset: number; size: number };
 }
 
 export class RestoreJournal implements RestoreFiles {
@@ -117,6 +124,13 @@ export class RestoreJournal implements RestoreFiles {
     const steps: Array<{ op: string; path: string; details: Record<string, unknown> }> = [];
     for (const f of files) {
       await this.guard.check(f.dest);
+      if (f.range) {
+        const st = await lstat(f.dest).catch(() => undefined);
+        if (st?.isSymbolicLink()) throw this.guard.refuse(f.dest, 'is a symbolic link where a file or device belongs');
+        // saved: null when dest is new (undo removes it); oldSize: what undo cuts a file that grew back to.
+        steps.push({ op: 'place-range', path: f.dest, details: { temp: f.temp, offset: f.range.offset, size: f.range.size, saved: st ? this.asideName(f.dest) : null, oldSize: st?.isFile() ? st.size : null } });
+        continue;
+      }
       steps.push({ op: 'place', path: f.dest, details: { temp: f.temp, aside: (await exists(f.dest)) ? this.asideName(f.dest) : null } });
       for (const s of f.sideFiles) {
         await this.guard.check(s);
@@ -125,6 +139,10 @@ export class RestoreJournal implements RestoreFiles {
     }
     journalSteps(this.cat, this.restoreId, steps);
     for (const s of steps) {
+      if (s.op === 'place-range') {
+        await placeRange(s.path, s.details as unknown as RangeStep);
+        continue;
+      }
       const aside = s.details.aside as string | null;
       if (aside) await rename(s.path, aside);
       faultPoint('swap-aside');

@@ -11,6 +11,7 @@ import type { JournalRow } from '../catalog/restores.js';
 import { faultPoint } from '../util/fault.js';
 import { runnerIsDead, thisRunner } from '../util/runner.js';
 import { exists, isRoot, setNoFollow } from './no-follow.js';
+import { undoPlaceRange, type RangeStep } from './restore-range.js';
 
 /**
  * Undoes journaled steps newest first. Each step looks at the file system to see how far it got, so
@@ -23,7 +24,7 @@ export async function undoJournal(rows: JournalRow[]): Promise<string[]> {
   const ordered = [...rows.filter((r) => r.op === 'process'), ...rows.filter((r) => r.op !== 'mkdir' && r.op !== 'process').reverse(), ...rows.filter((r) => r.op === 'mkdir').reverse()];
   // Entries the journal itself accounts for are never "new" to a tracked directory: undoing a set-aside
   // may already have put an old entry back under a name the directory did not hold when it was tracked.
-  const known = new Set(rows.flatMap((r) => [r.path, r.details.aside, r.details.temp].filter((x): x is string => typeof x === 'string')));
+  const known = new Set(rows.flatMap((r) => [r.path, r.details.aside, r.details.temp, r.details.saved].filter((x): x is string => typeof x === 'string')));
   for (const r of ordered) {
     try {
       await undoStep(r, known);
@@ -54,6 +55,9 @@ async function undoStep(r: JournalRow, known: Set<string>): Promise<void> {
       }
       return;
     }
+    case 'place-range':
+      await undoPlaceRange(r.path, d as unknown as RangeStep);
+      return;
     case 'place-side': {
       const aside = d.aside as string | null;
       if (aside && !(await exists(aside))) return;
@@ -106,6 +110,11 @@ async function undoStep(r: JournalRow, known: Set<string>): Promise<void> {
 export async function commitJournal(rows: JournalRow[]): Promise<string[]> {
   const kept: string[] = [];
   for (const r of rows) {
+    if (r.op === 'place-range') {
+      // The range is written; its old bytes (and a temp a crash left) are no longer needed.
+      for (const p of [r.details.saved, r.details.temp]) if (typeof p === 'string') await rm(p, { force: true });
+      continue;
+    }
     const aside = r.details.aside as string | null | undefined;
     if (!aside || (r.op !== 'place' && r.op !== 'place-side' && r.op !== 'aside')) continue;
     if (r.details.keep) kept.push(aside);

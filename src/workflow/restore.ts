@@ -108,9 +108,10 @@ async function prepareRestore(o: RestoreOptions) {
   for (const m of members) {
     const dest = restorer.destinationOf(toChunk(m));
     guard.rootOf(dest);
-    const other = taken.get(dest);
+    // Byte ranges of one file or device share it, but no byte may be written twice or by a whole-file member too.
+    const other = taken.get(dest) ?? (m.fileOffset === undefined ? [...taken].find(([k]) => k.startsWith(`${dest}\0`))?.[1] : undefined) ?? overlapping(taken, dest, m);
     if (other) throw guard.refuse(dest, `would receive two members, ${other} and ${m.name}`);
-    taken.set(dest, m.name);
+    taken.set(m.fileOffset === undefined ? dest : `${dest}\0${m.fileOffset}\0${m.size}`, m.name);
     destinations.set(m.name, dest);
   }
   return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations };
@@ -130,7 +131,9 @@ export async function planRestore(o: RestoreOptions): Promise<{ backupId: string
         .filter((m) => m.space === space)
         .flatMap((m): PlanStep[] => [
           { phase: 'stage', kind: 'read', text: `${reader.location}: ${m.name} (${m.size} bytes, sha256 ${m.sha256.slice(0, 16)}…)` },
-          { phase: 'stage', kind: 'write', text: `${destinations.get(m.name)} (staged beside it, verified, then renamed into place; the old file set aside until the restore succeeds)` },
+          m.fileOffset === undefined
+            ? { phase: 'stage', kind: 'write', text: `${destinations.get(m.name)} (staged beside it, verified, then renamed into place; the old file set aside until the restore succeeds)` }
+            : { phase: 'stage', kind: 'write', text: `${destinations.get(m.name)} bytes ${m.fileOffset}–${m.fileOffset + m.size - 1} (staged beside it, verified, then written at that offset; the old bytes of the range kept beside it until the restore succeeds; the rest of the file is not touched)` },
         ]),
     ),
     ...(await restorer.plan(o.signal)),
@@ -204,8 +207,21 @@ async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: Backu
 }
 
 function toChunk(m: ManifestMember): ArchivedChunk {
-  const { stream: _s, offset: _o, ...chunk } = m;
-  return chunk;
+  const { stream: _s, offset: _o, fileOffset, ...chunk } = m;
+  return fileOffset !== undefined ? { ...chunk, offset: fileOffset } : chunk;
+}
+
+/** The member already taking some byte of m's range of dest (keys of ranges are dest NUL offset NUL size). */
+function overlapping(taken: Map<string, string>, dest: string, m: ManifestMember): string | undefined {
+  if (m.fileOffset === undefined) return undefined;
+  const start = m.fileOffset;
+  const end = start + m.size;
+  for (const [key, name] of taken) {
+    const [d, o, n] = key.split('\0');
+    if (d !== dest || o === undefined || n === undefined) continue;
+    if (Number(o) < end && start < Number(o) + Number(n)) return name;
+  }
+  return undefined;
 }
 
 interface ExtractOptions {
@@ -227,7 +243,9 @@ interface ExtractOptions {
 async function extractSpace(o: ExtractOptions): Promise<void> {
   const { space, journal, signal, ctx } = o;
   const byName = new Map(o.expected.map((m) => [m.name, m]));
-  const temps = journal.planTemps(o.expected.filter((m) => m.type !== 'directory').map((m) => o.destinations.get(m.name)!));
+  // Ranges of one file are staged apart, each under a name of its own beside the file.
+  const tempKey = (m: ManifestMember) => (m.fileOffset === undefined ? o.destinations.get(m.name)! : `${o.destinations.get(m.name)!}.at-${m.fileOffset}`);
+  const temps = journal.planTemps(o.expected.filter((m) => m.type !== 'directory').map(tempKey));
   const seen = new Set<string>();
   for await (const { header, body } of o.reader.readSpace(space, signal, o.read)) {
     throwIfAborted(signal, { ...ctx, phase: 'restore', space });
@@ -243,7 +261,7 @@ async function extractSpace(o: ExtractOptions): Promise<void> {
       o.directories.push({ dest, m });
       continue;
     }
-    const temp = temps.get(dest)!;
+    const temp = temps.get(tempKey(m))!;
     if (m.type === 'symlink') {
       await journal.stageSymlink(temp, m.linkTarget ?? '', attributesOf(m));
       o.staged.push({ temp, dest, sideFiles: [] });
@@ -252,7 +270,7 @@ async function extractSpace(o: ExtractOptions): Promise<void> {
     await journal.guard.check(dest);
     const got = await journal.stageFile(temp, countedBytes(body, (n) => o.meter.add(n, space)), signal, m.name, { ...attributesOf(m), ...(m.mtimeMs !== undefined ? { mtimeMs: m.mtimeMs } : {}) });
     faultPoint('stage');
-    o.staged.push({ temp, dest, sideFiles: o.sideFilesOf?.(dest) ?? [] });
+    o.staged.push(m.fileOffset === undefined ? { temp, dest, sideFiles: o.sideFilesOf?.(dest) ?? [] } : { temp, dest, sideFiles: [], range: { offset: m.fileOffset, size: m.size } });
     if (got.size !== m.size || got.sha256 !== m.sha256) {
       throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the catalog says ${m.size} bytes, ${m.sha256.slice(0, 16)}…)`, space, m.name, ctx);
     }

@@ -6,6 +6,7 @@
  * writes or holds a file once it has returned or thrown.
  */
 import { existsSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ArchiveWriter, ClosedSpace, MemberHeader } from '../archive/archive-target.js';
@@ -47,7 +48,7 @@ export async function streamSpaces(o: {
   for (const c of o.spaces.flatMap((s) => s.chunks)) {
     if (c.type !== 'file') continue;
     const st = await statFrozen(o.snapshot, c, o.context, o.mayVanish ?? false);
-    if (st) sizes.set(c.name, st.size);
+    if (st) sizes.set(c.name, c.offset !== undefined ? rangeSize(o.snapshot, c, st, o.context) : st.size);
     else vanished.add(c.name);
   }
   const bytesTotal = [...sizes.values()].reduce((a, b) => a + b, 0);
@@ -109,7 +110,8 @@ export async function streamSpaces(o: {
     }
     const members: ManifestMember[] = [];
     let closed: ClosedSpace;
-    const files = space.chunks.filter((c) => c.type === 'file' && !vanished.has(c.name));
+    // A byte range is read by itself below: prefetching would read its whole file or device.
+    const files = space.chunks.filter((c) => c.type === 'file' && c.offset === undefined && !vanished.has(c.name));
     const prefetch = new SmallFilePrefetch(
       files.map((c) => ({ key: c.name, path: o.snapshot.pathOf(c), size: sizes.get(c.name)! })),
       undefined,
@@ -131,12 +133,12 @@ export async function streamSpaces(o: {
         if (chunk.type === 'file') {
           // Only a file has bytes to read: a source made for a directory would hold it open, unread, for good.
           const whole = prefetch.take(chunk.name);
-          const source = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), signal);
+          const source = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), signal, chunk.offset, chunk.offset !== undefined ? header.size : undefined);
           written = await out.addFile(header, faultGate(countedBytes(source, (n) => meter.add(n, space.name)), signal), signal);
         } else {
           written = await out.addEntry(header);
         }
-        members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.details ? { details: chunk.details } : {}) });
+        members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
       } catch (err) {
         // Stopped from outside or by a sibling's failure: say why, not just that a read was aborted.
         if (signal.aborted) throwIfAborted(signal, ctx);
@@ -187,6 +189,21 @@ function pick(c: Chunk): Partial<MemberHeader> {
     ...(c.mtimeMs !== undefined ? { mtimeMs: c.mtimeMs } : {}),
     ...(c.linkTarget !== undefined ? { linkTarget: c.linkTarget } : {}),
   };
+}
+
+/**
+ * A byte range is as long as discovery said: a file (or a copy provider's sparse copy) must reach its end;
+ * a device's stat says nothing of its size, and a short one fails the read of exactly this many bytes.
+ */
+function rangeSize(snapshot: Snapshot, c: Chunk, st: Stats, context: Record<string, unknown>): number {
+  const end = c.offset! + c.size;
+  if (st.isFile() && st.size < end) {
+    throw new EbrError('stream', `chunk ${c.name} of space ${c.space} is bytes ${c.offset}–${end - 1} of ${c.path}, but the frozen copy at ${snapshot.pathOf(c)} holds only ${st.size} bytes`, {
+      hint: 'the file shrank between discovery and the snapshot, or the adapter listed a wrong offset or size; run the backup again',
+      context: { ...context, phase: 'stream', space: c.space, path: c.path },
+    });
+  }
+  return c.size;
 }
 
 async function statFrozen(snapshot: Snapshot, c: Chunk, context: Record<string, unknown>, mayVanish: boolean) {
