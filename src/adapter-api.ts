@@ -283,7 +283,7 @@ export interface DbmsSession extends AsyncDisposable {
    * Work after release that the backup needs before it can be sealed (wait for the last WAL segment,
    * a mirror's resync). What it returns is added to the backup's details (the resync's figures).
    */
-  afterRelease?(meta: BackupMeta, signal: AbortSignal): Promise<void | Record<string, unknown>>;
+  afterRelease?(meta: BackupMeta, signal: AbortSignal, progress?: (done: number, total: number) => void): Promise<void | Record<string, unknown>>;
   /**
    * The block outlives this session even though the adapter's does not in general (a split mirror:
    * paused replay is server state): the gate journals it and arms a watchdog, as for

@@ -131,7 +131,7 @@ export async function connectMirror(instance: InstanceContext<PostgresSettings>,
     releaseCommand: () => instance.ebrArgv!(['release', '--instance', instance.name]),
     lost: () => r.lost() ?? inner.lost?.(),
 
-    async afterRelease(meta, sig) {
+    async afterRelease(meta, sig, progress) {
       // The primary closes the segment the backup ends in, so its archive_command archives it now.
       await p.client.query(mirrorQueries.mark).catch(() => undefined);
       await on(p.client, mirrorQueries.switchWal, [], 'pg_switch_wal() on the primary failed', 'after-release');
@@ -156,6 +156,8 @@ export async function connectMirror(instance: InstanceContext<PostgresSettings>,
           throwIfAborted(sig, { ...ctx, phase: 'after-release' });
           const [row] = await on<{ lsn: string | null }>(r.client, mirrorQueries.replayLsn, [], 'cannot read the replica\'s replay position', 'after-release');
           const [d] = await on<{ bytes: number }>(p.client, mirrorQueries.lsnDiff, [row!.lsn ?? '0/0', resumed.primaryLsn], 'cannot compare positions', 'after-release');
+          const total = Number(figures.backlogBytes);
+          progress?.(Math.max(0, total + Math.min(0, d!.bytes)), total);
           if (d!.bytes >= 0) break;
           if (Date.now() > deadline) {
             throw new EbrError('snapshot', `the replica ${where(replica.settings)} did not catch up with the primary within ${Math.round(instance.settings.archiveWaitMs / 1000)} s after the split`, {

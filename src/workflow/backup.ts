@@ -198,7 +198,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       meta: JSON.stringify({ ...(window.meta.details ?? {}), files: Object.keys(window.meta.files ?? {}) }),
     });
     if (session.afterRelease) {
-      const more = await phase('after-release', () => session.afterRelease!(window.meta, signal));
+      const onProgress = o.onProgress;
+      const resync = onProgress ? (done: number, total: number) => onProgress({ phase: 'resync', bytesDone: done, bytesTotal: total }) : undefined;
+      const more = await phase('after-release', () => session.afterRelease!(window.meta, signal, resync));
       // What happened after the window (a mirror's resync) belongs to the backup's record too.
       if (more) {
         window.meta = { ...window.meta, details: { ...(window.meta.details ?? {}), ...more } };

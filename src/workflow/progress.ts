@@ -1,6 +1,7 @@
 /** What long work reports as it goes; the CLI turns it into a progress bar on a terminal. */
 export interface Progress {
-  phase: 'stream' | 'verify' | 'restore';
+  /** resync: a split mirror catching up after the backup (bytes of log replayed of those written meanwhile). */
+  phase: 'stream' | 'verify' | 'restore' | 'resync';
   bytesDone: number;
   bytesTotal: number;
   space?: string;

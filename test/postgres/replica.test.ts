@@ -40,6 +40,9 @@ beforeAll(async () => {
   ({ cluster: primary, setup } = await archivingCluster(tmp.dir));
   await primary.query('CREATE TABLE orders (id serial PRIMARY KEY, note text, at timestamptz DEFAULT clock_timestamp())');
   await primary.query("INSERT INTO orders (note) SELECT 'order ' || g FROM generate_series(1, 2000) g");
+  await primary.query('CREATE DATABASE shop');
+  await primary.query('CREATE TABLE stock (id int PRIMARY KEY)', [], 'shop');
+  await primary.query('INSERT INTO stock SELECT generate_series(1, 300)', [], 'shop');
   const data = path.join(tmp.dir, 'standby');
   const bb = await asPostgres(path.join(pgBin(), 'pg_basebackup'), ['-D', data, '-R', '-X', 'stream', '-c', 'fast', '-h', tmp.dir, '-p', String(primary.port), '-U', 'postgres']);
   if (bb.code !== 0) throw new Error(`pg_basebackup failed: ${bb.stderr}`);
@@ -117,6 +120,18 @@ describe('PostgreSQL: backup from a split standby', () => {
     expect(notes).toEqual(['before']);
     const [{ n }] = (await copy.query<{ n: string }>("SELECT count(*)::text AS n FROM orders WHERE note LIKE 'order %'")) as [{ n: string }];
     expect(n).toBe('2000');
+    await copy.stop();
+  });
+
+  it('restores one database of the standby\'s backup on its own', async () => {
+    const dir = path.join(tmp.dir, 'restored-partial');
+    json(await ebr(['--json', 'restore', '--backup', backupId, '--to', dir, '--partial', 'shop']));
+    const copy = await restoredCluster(dir, tmp.dir);
+    others.push(copy);
+    await copy.mustStart();
+    await copy.waitPromoted();
+    const [{ n }] = (await copy.query<{ n: string }>('SELECT count(*)::text AS n FROM stock', [], 'shop')) as [{ n: string }];
+    expect(n).toBe('300');
     await copy.stop();
   });
 
