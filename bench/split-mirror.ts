@@ -12,8 +12,9 @@ import { spawn } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tempDir, waitFor } from '../test/helpers/env.js';
-import { createServer, type TestServer } from '../test/mariadb/server.js';
+import { tempDir } from '../test/helpers/env.js';
+import { replicaPair } from '../test/mariadb/replication.js';
+import type { TestServer } from '../test/mariadb/server.js';
 import { startWriter } from '../test/mariadb/workload.js';
 
 const args = process.argv.slice(2);
@@ -44,20 +45,21 @@ async function main(): Promise<void> {
   let primary: TestServer | undefined;
   let replica: TestServer | undefined;
   try {
-    primary = await createServer();
-    replica = await createServer({ args: ['--server-id=2'] });
-    await primary.query("CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl'");
-    await primary.query("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'");
-    await primary.query('CREATE DATABASE shop');
-    await primary.query('CREATE TABLE shop.ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) NOT NULL) ENGINE=InnoDB');
-    await primary.query('CREATE TABLE shop.bulk (id INT AUTO_INCREMENT PRIMARY KEY, pad LONGBLOB) ENGINE=InnoDB');
-    process.stderr.write(`loading ${mb} MB …\n`);
-    // 1 MiB per row (64 hex digits × 16384), made by the server.
-    for (let i = 0; i < mb; i++) await primary.query('INSERT INTO shop.bulk (pad) VALUES (REPEAT(SHA2(RAND(), 256), 16384))');
-    await replica.query(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos`);
-    await replica.query('START SLAVE');
     const rows = async (s: TestServer) => Number((await s.query<{ n: number }>('SELECT COUNT(*) AS n FROM shop.bulk'))[0]!.n);
-    await waitFor('the replica to catch up', async () => ((await rows(replica!).catch(() => 0)) === mb ? true : undefined), 600_000, 200);
+    ({ primary, replica } = await replicaPair(
+      async (p) => {
+        await p.query('CREATE DATABASE shop');
+        await p.query('CREATE TABLE shop.ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) NOT NULL) ENGINE=InnoDB');
+        await p.query('CREATE TABLE shop.bulk (id INT AUTO_INCREMENT PRIMARY KEY, pad LONGBLOB) ENGINE=InnoDB');
+        process.stderr.write(`loading ${mb} MB …\n`);
+        // 1 MiB per row (64 hex digits × 16384), made by the server.
+        for (let i = 0; i < mb; i++) await p.query('INSERT INTO shop.bulk (pad) VALUES (REPEAT(SHA2(RAND(), 256), 16384))');
+      },
+      async (r) => (await rows(r)) === mb,
+      600_000,
+    ));
+    const p = primary;
+    const r = replica;
 
     const config = (name: string, snapshot: string) => {
       const file = path.join(t.dir, `${name}.yaml`);
@@ -68,7 +70,7 @@ async function main(): Promise<void> {
           'instances:',
           '  mdb:',
           '    adapter: mariadb',
-          `    mariadb: { socket: ${primary!.socket}, user: root, scratchDir: ${path.join(t.dir, 'scratch')} }`,
+          `    mariadb: { socket: ${p.socket}, user: root, scratchDir: ${path.join(t.dir, 'scratch')} }`,
           `    snapshot: ${snapshot}`,
           `    target: { type: dir, path: ${path.join(t.dir, 'backups')} }`,
           '    maxBlockMs: 600000',
@@ -79,12 +81,12 @@ async function main(): Promise<void> {
     };
     const methods = {
       'copy on the primary': config('primary', `{ provider: copy, staging: ${path.join(t.dir, 'staging')} }`),
-      'split replica (freeze: copy)': config('replica', `{ provider: replica, replica: { socket: ${replica.socket} }, freeze: copy, staging: ${path.join(t.dir, 'staging')}, maxLagMs: 600000 }`),
+      'split replica (freeze: copy)': config('replica', `{ provider: replica, replica: { socket: ${r.socket} }, freeze: copy, staging: ${path.join(t.dir, 'staging')}, maxLagMs: 600000 }`),
     };
     const results: Record<string, Array<{ gap: number; window: number; split?: number; resync?: number; backlog?: number }>> = {};
     for (let run = 1; run <= runs; run++) {
       for (const [method, file] of Object.entries(methods)) {
-        const writer = await startWriter(primary, 'shop.ticks');
+        const writer = await startWriter(p, 'shop.ticks');
         try {
           await writer.waitForCommits(50);
           writer.resetGap();

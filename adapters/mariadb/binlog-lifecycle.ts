@@ -10,7 +10,7 @@
  * `.range.json`; names ebr did not write are kept.
  */
 import type { InstanceContext } from '../../src/adapter-api.js';
-import type { LogChainReport, LogGap, LogLifecycle, LogNeed, LogPurgePlan } from '../../src/logs/log-lifecycle.js';
+import { missingRuns, type LogChainReport, type LogGap, type LogLifecycle, type LogNeed, type LogPurgePlan } from '../../src/logs/log-lifecycle.js';
 import { archivedRanges, numberOf, rangeSuffix, type BinlogRange } from './binlog-sync.js';
 
 const binlogName = /^(.+)\.(\d+)$/;
@@ -105,28 +105,17 @@ export function checkBinlogChain(ranges: BinlogRange[], needs: LogNeed[]): LogCh
   const width = (placed[0]?.file.length ?? 0) - (placed[0]?.base.length ?? 0) - 1;
   const base = placed[0]?.base ?? 'binlog';
   const nameOf = (n: number) => `${base}.${String(n).padStart(Math.max(6, width), '0')}`;
-  const ns = [...missing.keys()].sort((a, b) => a - b);
-  const gaps: LogGap[] = [];
-  for (let i = 0; i < ns.length; ) {
-    let j = i;
-    while (j + 1 < ns.length && ns[j + 1] === ns[j]! + 1) j++;
-    const from = ns[i]!;
-    const to = ns[j]!;
-    const backups = new Set<string>();
-    for (let k = i; k <= j; k++) for (const b of missing.get(ns[k]!)!) backups.add(b);
-    const after = [...byNumber.keys()].filter((x) => x < from).sort((a, b) => b - a)[0];
-    const before = [...byNumber.keys()].filter((x) => x > to).sort((a, b) => a - b)[0];
-    const h = historyOf(from);
-    gaps.push({
+  const gaps: LogGap[] = missingRuns(missing, [...byNumber.keys()]).map((r) => {
+    const h = historyOf(r.from);
+    return {
       stream: h ? `binlog history from ${h[0]!.name}` : `binlogs of ${base}`,
-      missing: nameOf(from),
-      count: to - from + 1,
-      ...(after !== undefined ? { after: byNumber.get(after)!.name } : {}),
-      ...(before !== undefined ? { before: byNumber.get(before)!.name } : {}),
-      backups: [...backups].sort(),
-    });
-    i = j + 1;
-  }
+      missing: nameOf(r.from),
+      count: r.to - r.from + 1,
+      ...(r.after !== undefined ? { after: byNumber.get(r.after)!.name } : {}),
+      ...(r.before !== undefined ? { before: byNumber.get(r.before)!.name } : {}),
+      backups: r.backups,
+    };
+  });
   return { streams, gaps, notes };
 }
 

@@ -50,7 +50,7 @@ const errorSeverity = 11;
 
 export async function openConnection(s: MssqlSettings, o: { instance: string; requestTimeout: number; signal?: AbortSignal }): Promise<MssqlConnection> {
   const context = { instance: o.instance, phase: 'connect', host: whereOf(s) };
-  const mssql = await loadDriver<MssqlDriver>('mssql', context);
+  const mssql = await loadDriver<MssqlDriver>('mssql', () => import('mssql'), context);
   const pool = new mssql.ConnectionPool({
     server: s.server,
     port: s.port,

@@ -31,7 +31,7 @@ export interface Sql {
 export async function openSql(instance: InstanceContext<OracleSettings>, context: ErrorContext, signal?: AbortSignal): Promise<Sql> {
   const s = instance.settings;
   throwIfAborted(signal, context);
-  const driver = await loadDriver<OracleDriver>('oracledb', { ...context, host: s.connectString });
+  const driver = await loadDriver<OracleDriver>('oracledb', () => import('oracledb'), { ...context, host: s.connectString });
   let conn: OracleConnection;
   try {
     conn = await driver.getConnection({

@@ -13,7 +13,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { InstanceContext } from '../../src/adapter-api.js';
-import type { LogChainReport, LogGap, LogLifecycle, LogNeed, LogPurgePlan } from '../../src/logs/log-lifecycle.js';
+import { missingRuns, type LogChainReport, type LogGap, type LogLifecycle, type LogNeed, type LogPurgePlan } from '../../src/logs/log-lifecycle.js';
 import type { LogStore } from '../../src/logs/log-store.js';
 import { lsnToBigInt } from './postgres-wal.js';
 
@@ -154,26 +154,15 @@ export function checkWalChain(names: string[], needs: LogNeed[], histories: Map<
   }
   const gaps: LogGap[] = [];
   for (const [tli, m] of missing) {
-    const set = [...(present.get(tli) ?? [])].sort((a, b) => a - b);
-    const ns = [...m.keys()].sort((a, b) => a - b);
-    for (let i = 0; i < ns.length; ) {
-      let j = i;
-      while (j + 1 < ns.length && ns[j + 1] === ns[j]! + 1) j++;
-      const from = ns[i]!;
-      const to = ns[j]!;
-      const backups = new Set<string>();
-      for (let k = i; k <= j; k++) for (const b of m.get(ns[k]!)!) backups.add(b);
-      const after = set.filter((x) => x < from).at(-1);
-      const before = set.find((x) => x > to);
+    for (const r of missingRuns(m, [...(present.get(tli) ?? [])])) {
       gaps.push({
         stream: `timeline ${tli}`,
-        missing: nameOf(tli, from),
-        count: to - from + 1,
-        ...(after !== undefined ? { after: nameOf(tli, after) } : {}),
-        ...(before !== undefined ? { before: nameOf(tli, before) } : {}),
-        backups: [...backups].sort(),
+        missing: nameOf(tli, r.from),
+        count: r.to - r.from + 1,
+        ...(r.after !== undefined ? { after: nameOf(tli, r.after) } : {}),
+        ...(r.before !== undefined ? { before: nameOf(tli, r.before) } : {}),
+        backups: r.backups,
       });
-      i = j + 1;
     }
   }
   const streams = [...present.entries()]

@@ -63,3 +63,26 @@ export interface LogLifecycle<S = unknown> {
   /** The continuity of the archive from each need on: every log it needs is there, in sequence. */
   check(instance: InstanceContext<S>, needs: LogNeed[], signal: AbortSignal): Promise<LogChainReport>;
 }
+
+/**
+ * Missing log numbers grouped into runs of consecutive ones, each with the backups that need any of
+ * them and the nearest present numbers around it: the gaps `ebr verify` names.
+ */
+export function missingRuns(missing: Map<number, Set<string>>, present: number[]): Array<{ from: number; to: number; backups: string[]; after?: number; before?: number }> {
+  const ns = [...missing.keys()].sort((a, b) => a - b);
+  const have = [...present].sort((a, b) => a - b);
+  const runs: Array<{ from: number; to: number; backups: string[]; after?: number; before?: number }> = [];
+  for (let i = 0; i < ns.length; ) {
+    let j = i;
+    while (j + 1 < ns.length && ns[j + 1] === ns[j]! + 1) j++;
+    const from = ns[i]!;
+    const to = ns[j]!;
+    const backups = new Set<string>();
+    for (let k = i; k <= j; k++) for (const b of missing.get(ns[k]!)!) backups.add(b);
+    const after = have.filter((x) => x < from).at(-1);
+    const before = have.find((x) => x > to);
+    runs.push({ from, to, backups: [...backups].sort(), ...(after !== undefined ? { after } : {}), ...(before !== undefined ? { before } : {}) });
+    i = j + 1;
+  }
+  return runs;
+}

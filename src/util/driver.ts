@@ -14,14 +14,16 @@ export function driverOverrideVariable(pkg: string): string {
   return `EBR_DRIVER_${pkg.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
-/** The driver module's default export (or the namespace when it has none). */
-export async function loadDriver<T>(pkg: string, context: Record<string, unknown> = {}): Promise<T> {
+/**
+ * The driver module's default export (or the namespace when it has none). `load` is the adapter's own
+ * `() => import('<pkg>')`, so the package is named where it is used.
+ */
+export async function loadDriver<T>(pkg: string, load: () => Promise<unknown>, context: Record<string, unknown> = {}): Promise<T> {
   const variable = driverOverrideVariable(pkg);
   const override = process.env[variable];
-  const specifier = override ? pathToFileURL(path.resolve(override)).href : pkg;
   let mod: { default?: T } & Record<string, unknown>;
   try {
-    mod = (await import(specifier)) as typeof mod;
+    mod = (override ? await import(pathToFileURL(path.resolve(override)).href) : await load()) as typeof mod;
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
     throw new EbrError('connect', override ? `cannot load the driver ${override} (from $${variable}): ${(err as Error).message}` : missing ? `the Node.js driver "${pkg}" is not installed` : `cannot load the Node.js driver "${pkg}": ${(err as Error).message}`, {

@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { withRestoredServer, writeConfig, type EbrSetup } from './mariadb-instance.js';
-import { createServer, serverNow, type TestServer } from './server.js';
+import { replicaPair } from './replication.js';
+import { serverNow, type TestServer } from './server.js';
 import { startWriter } from './workload.js';
 
 const t = tempDir('ebr-mdb-replica-');
@@ -22,17 +23,15 @@ const sqlThread = async () => String((await replica.query<{ Slave_SQL_Running: s
 const count = async (s: TestServer) => Number((await s.query<{ n: number }>('SELECT COUNT(*) AS n FROM shop.ticks'))[0]!.n);
 
 beforeAll(async () => {
-  primary = await createServer();
-  replica = await createServer({ args: ['--server-id=2'] });
-  await primary.query("CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl'");
-  await primary.query("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1'");
-  await primary.query('CREATE DATABASE shop');
-  await primary.query('CREATE TABLE shop.ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) NOT NULL) ENGINE=InnoDB');
-  await primary.query('CREATE TABLE shop.events (id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(20) NOT NULL) ENGINE=InnoDB');
-  await primary.query('INSERT INTO shop.ticks (at) SELECT NOW(6) FROM information_schema.COLUMNS LIMIT 500');
-  await replica.query(`CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='repl', MASTER_PASSWORD='repl', MASTER_USE_GTID=slave_pos`);
-  await replica.query('START SLAVE');
-  await waitFor('the replica to catch up', async () => ((await count(replica).catch(() => 0)) === 500 ? true : undefined), 60_000, 100);
+  ({ primary, replica } = await replicaPair(
+    async (p) => {
+      await p.query('CREATE DATABASE shop');
+      await p.query('CREATE TABLE shop.ticks (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) NOT NULL) ENGINE=InnoDB');
+      await p.query('CREATE TABLE shop.events (id INT AUTO_INCREMENT PRIMARY KEY, label VARCHAR(20) NOT NULL) ENGINE=InnoDB');
+      await p.query('INSERT INTO shop.ticks (at) SELECT NOW(6) FROM information_schema.COLUMNS LIMIT 500');
+    },
+    async (r) => (await count(r)) === 500,
+  ));
   e = writeConfig(t.dir, primary, { provider: 'replica', replica: { socket: replica.socket }, freeze: 'copy', maxLagMs: 60000 });
 }, 120_000);
 
