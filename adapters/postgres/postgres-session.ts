@@ -15,7 +15,7 @@ import type { PostgresSettings } from './postgres-config.js';
 import { queryError } from './postgres-errors.js';
 import { discoverLayout, type ClusterLayout } from './postgres-layout.js';
 import * as q from './postgres-queries.js';
-import { parseLabel, segmentOf, waitForArchived } from './postgres-wal.js';
+import { parseLabel, segmentOf, segmentsBetween, storeOwnSegments, waitForArchived } from './postgres-wal.js';
 
 export interface ServerInfo {
   version: string;
@@ -197,16 +197,27 @@ export function postgresSession(client: pg.Client, instance: InstanceContext<Pos
 
     async afterRelease(meta, signal) {
       const stop = String(meta.details?.stopWalFile ?? '');
-      await waitForArchived({
-        segment: stop,
-        store: instance.logStore?.('wal'),
-        dataDirectory: server.data_directory,
-        timeoutMs: instance.settings.archiveWaitMs,
-        archiver: async () => (await query<Record<string, unknown>>(q.archiverStatus, [], 'cannot read pg_stat_archiver', 'discover', 'after-release'))[0] ?? {},
-        signal,
-        context: { ...ctx, phase: 'after-release' },
-        hint: `check the server log for archive_command failures; archive_command must be: ${walCommand('push', instance.name, instance.configFile, ['%p'])}`,
-      });
+      const start = String(meta.details?.startWalFile ?? stop);
+      const store = instance.logStore?.('wal');
+      const context = { ...ctx, phase: 'after-release' };
+      // On a primary pg_backup_stop has switched to a new segment, so every segment of the backup is
+      // finished in pg_wal: ebr stores start…stop itself rather than wait for the archiver's process per
+      // segment (a standby's stop segment may still be written to, so there only the archiver's copy counts).
+      const segments = store && !server.in_recovery ? segmentsBetween(start, stop, walSegmentSize) : undefined;
+      if (store && segments) await storeOwnSegments({ segments, store, dataDirectory: server.data_directory, walSegmentSize, signal, context });
+      // The backup is complete once every segment it needs is in the log archive, whoever stored it.
+      for (const segment of segments ?? [stop]) {
+        await waitForArchived({
+          segment,
+          store,
+          dataDirectory: server.data_directory,
+          timeoutMs: instance.settings.archiveWaitMs,
+          archiver: async () => (await query<Record<string, unknown>>(q.archiverStatus, [], 'cannot read pg_stat_archiver', 'discover', 'after-release'))[0] ?? {},
+          signal,
+          context,
+          hint: `check the server log for archive_command failures; archive_command must be: ${walCommand('push', instance.name, instance.configFile, ['%p'])}`,
+        });
+      }
     },
 
     async [Symbol.asyncDispose]() {

@@ -1,5 +1,5 @@
 /** WAL positions and names, backup_label parsing, and waiting for a segment to reach the log archive. */
-import { access } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EbrError, throwIfAborted, type ErrorContext } from '../../src/errors.js';
@@ -45,6 +45,87 @@ export function segmentOf(lsn: string, timeline: number, segmentSize: number): s
   const perId = 0x100000000n / size;
   const hex = (n: bigint | number) => n.toString(16).toUpperCase().padStart(8, '0');
   return `${hex(timeline)}${hex(segno / perId)}${hex(segno % perId)}`;
+}
+
+/** The segments from `first` to `last` (names of one timeline), in order; undefined past `max` of them. */
+export function segmentsBetween(first: string, last: string, segmentSize: number, max = 64): string[] | undefined {
+  const perId = 0x100000000n / BigInt(segmentSize);
+  const parse = (name: string) => ({ tli: name.slice(0, 8), segno: BigInt(`0x${name.slice(8, 16)}`) * perId + BigInt(`0x${name.slice(16, 24)}`) });
+  const a = parse(first);
+  const b = parse(last);
+  if (a.tli !== b.tli || b.segno < a.segno || b.segno - a.segno >= BigInt(max)) return undefined;
+  const hex = (n: bigint) => n.toString(16).toUpperCase().padStart(8, '0');
+  const out: string[] = [];
+  for (let n = a.segno; n <= b.segno; n++) out.push(`${a.tli}${hex(n / perId)}${hex(n % perId)}`);
+  return out;
+}
+
+export interface OwnSegments {
+  segments: string[];
+  store: LogStore;
+  dataDirectory: string;
+  walSegmentSize: number;
+  signal: AbortSignal;
+  context: ErrorContext;
+  /** How long to wait for the server to mark a segment finished (.ready) before leaving it to the archiver. */
+  readyWaitMs?: number;
+}
+
+/**
+ * Stores the segments a backup needs straight from pg_wal, instead of waiting for archive_command to
+ * work through its queue one process per segment (most of a backup's fixed cost). A segment is read
+ * only while the server marks it finished and not yet archived (archive_status/<name>.ready, written
+ * after the segment was written to its end and fsynced; the file is not touched again before it is
+ * archived), so the bytes are exactly those archive_command will push, and the store takes that
+ * second push as identical. The store's put is the one `ebr wal push` runs: digest sidecar, fsync,
+ * atomic link. A segment already archived (.done), in the store and no longer .ready, or not
+ * finished in time is left to the archiver: the caller still waits for the store to hold every
+ * segment. When the store refuses the bytes because it holds different ones under that name, that is
+ * an error, unless the server archived and recycled the file while it was read (then the bytes read
+ * were not the segment's and the archiver's copy stands). Returns the names stored here.
+ */
+export async function storeOwnSegments(o: OwnSegments): Promise<string[]> {
+  const wal = path.join(o.dataDirectory, 'pg_wal');
+  const status = path.join(wal, 'archive_status');
+  const stored: string[] = [];
+  for (const seg of o.segments) {
+    throwIfAborted(o.signal, o.context);
+    const deadline = Date.now() + (o.readyWaitMs ?? 2_000);
+    let ready = false;
+    for (;;) {
+      // Still .ready although stored: put compares the bytes, so a different log under this name is found.
+      ready = await exists(path.join(status, `${seg}.ready`));
+      if (ready || (await exists(path.join(status, `${seg}.done`))) || (await o.store.has(seg)) || Date.now() > deadline) break;
+      await sleep(10, undefined, { signal: o.signal }).catch(() => undefined);
+      throwIfAborted(o.signal, o.context);
+    }
+    if (!ready) continue;
+    const file = path.join(wal, seg);
+    const before = await stat(file).catch(() => undefined);
+    if (!before?.isFile() || before.size !== o.walSegmentSize) continue;
+    const sameFile = async () => {
+      const now = await stat(file).catch(() => undefined);
+      return now !== undefined && now.ino === before.ino && now.dev === before.dev;
+    };
+    let outcome: 'stored' | 'identical';
+    try {
+      outcome = await o.store.put(seg, file, o.signal);
+    } catch (err) {
+      if (o.signal.aborted || !(err instanceof EbrError) || (await sameFile())) throw err;
+      continue; // archived and recycled while it was read: the store holds the archiver's copy
+    }
+    if (outcome === 'identical') continue;
+    if (!(await sameFile())) {
+      // Recycled while it was read, and nothing in the store to compare with: the bytes may be another segment's.
+      await o.store.remove?.(seg);
+      throw new EbrError('logArchive', `WAL segment ${seg} was archived and recycled by the server while ebr read it, and this instance's log archive did not hold it`, {
+        hint: 'archive_command archives to another config file or instance; it must be: ebr wal push for this instance',
+        context: { ...o.context, member: seg },
+      });
+    }
+    stored.push(seg);
+  }
+  return stored;
 }
 
 export interface ArchiveWait {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { EbrError } from '../errors.js';
 import { syncDir } from '../archive/backup-dir.js';
 import { copyFileWithDigest, digestFile } from '../archive/digest-copy.js';
+import { giveTo, storeOwner } from '../archive/owned-log-store.js';
 
 export interface LogStore {
   /** atomic, sha256 recorded; 'identical' if the same bytes are already there; throws EbrError('logArchive') if different bytes exist under that name */
@@ -78,10 +79,12 @@ export function logStoreAt(root: string, instance?: string): LogStore {
         throw refuse(name, before, sha256, sourceFile);
       }
       await mkdir(root, { recursive: true, mode: 0o750 });
+      const owner = await storeOwner(root);
       const tmp = path.join(root, `.${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
       const sideTmp = `${tmp}${sidecarSuffix}`;
       try {
         const written = await copyFileWithDigest(sourceFile, tmp, signal);
+        await giveTo(owner, tmp);
         if (written.size !== size) throw new Error(`${sourceFile} changed size while it was archived (${size} → ${written.size} bytes)`);
         // link(), unlike rename(), never replaces: two puts of one name cannot overwrite each other's bytes.
         if (!(await linkNew(tmp, final))) {
@@ -97,6 +100,7 @@ export function logStoreAt(root: string, instance?: string): LogStore {
           }
         }
         await writeSynced(sideTmp, `${written.sha256}  ${name}\n`);
+        await giveTo(owner, sideTmp);
         if (!(await linkNew(sideTmp, sidecarOf(name)))) {
           const now = await recorded(name);
           if (now !== written.sha256) throw refuse(name, now ?? '?', written.sha256, sourceFile);
