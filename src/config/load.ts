@@ -13,6 +13,7 @@ import { checkCompression } from '../archive/codec/index.js';
 import { EbrError } from '../errors.js';
 import { expandEnv } from './env.js';
 import { configSchema } from './schema.js';
+import type { IoPriority } from '../util/io-priority.js';
 import type { RetentionRules } from '../schedule/retention-policy.js';
 import { adapterNames, findAdapter, providerNames, snapshotSettingsOf, targetNames, targetSettingsOf } from '../registry.js';
 
@@ -34,6 +35,9 @@ export interface InstanceConfig {
   compression?: CompressionSettings;
   /** The user's key for AES-256-GCM; absent: in clear. keyFile is resolved against the config's directory. */
   encryption?: EncryptionSettings;
+  /** The stream phase's I/O policy (docs/io-policy.md): a rate limit in MB/s, and the I/O class. */
+  ioLimitMBps?: number;
+  ioPriority: IoPriority;
   /** `snapshot.provider: replica`: the replica to split, with the adapter's settings for it. */
   mirror?: MirrorContext;
   resolvePath(p: string): string;
@@ -101,7 +105,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     // Each provider and target declares its own keys: a typo is refused, not silently ignored.
     checkSection(targetKeys, inst.target, `${at}.target`, `a ${inst.target.type} target`, file);
     checkSection(snapshotKeys, inst.snapshot, `${at}.snapshot`, `a ${inst.snapshot.provider} snapshot`, file);
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', 'ioLimitMBps', 'ioPriority', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -150,6 +154,8 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       ...(inst.drillSchedule ? { drillSchedule: inst.drillSchedule } : {}),
       ...(inst.retention ? { retention: inst.retention } : {}),
       ...(inst.compression ? { compression: inst.compression } : {}),
+      ...(inst.ioLimitMBps !== undefined ? { ioLimitMBps: inst.ioLimitMBps } : {}),
+      ioPriority: inst.ioPriority,
       ...(inst.encryption ? { encryption: inst.encryption.keyFile !== undefined ? { keyFile: resolvePath(inst.encryption.keyFile) } : { key: inst.encryption.key! } } : {}),
       resolvePath,
     };

@@ -70,6 +70,10 @@ export const instanceSchema = z
     retention: retentionSchema.optional(),
     compression: compressionSchema.optional(),
     encryption: encryptionSchema.optional(),
+    /** The stream phase's reads of the frozen copy, all streams together, in MB (10^6 bytes) per second; absent: unlimited (docs/io-policy.md). */
+    ioLimitMBps: z.number({ invalid_type_error: 'a number of MB per second, e.g. 50' }).positive('a positive number of MB per second, e.g. 50; leave it out for no limit').max(1_000_000, 'at most 1000000 MB per second; leave it out for no limit').optional(),
+    /** The I/O class ebr's threads read with while streaming (ionice): idle, best-effort (lowest level) or normal. */
+    ioPriority: z.enum(['idle', 'best-effort', 'normal']).default('idle'),
   })
   .passthrough();
 

@@ -23,7 +23,7 @@ import type { GroupBarrier } from './group-barrier.js';
 import type { BlockToken, DbmsSession, UnblockOutcome } from '../adapter-api.js';
 import { adapterOf, backupSession, providerOf, targetOf } from './context.js';
 import type { ProgressListener } from './progress.js';
-import { streamSpaces } from './stream.js';
+import { streamSpaces, type StreamIo } from './stream.js';
 import { checkTargetSpace, targetWriteFailure } from './target-space.js';
 import { journalArchive, type JournaledArchive } from './archive-journal.js';
 
@@ -64,6 +64,8 @@ export interface BackupResult {
   meta: BackupMeta;
   /** What went wrong after the backup was complete (a snapshot not released: the next command removes it). */
   warnings?: string[];
+  /** What the stream's I/O policy did (rate-limit waits, threads given the I/O class). */
+  io?: StreamIo;
 }
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
@@ -225,7 +227,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       await frozen.open?.(signal);
       // A sequential medium (tape) takes one space after another.
       const parallel = target.sequential ? 1 : instance.parallelStreams;
-      return streamSpaces({ spaces, snapshot: frozen, writer: w, codec, signal, context: ctx, parallel, mayVanish, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+      return streamSpaces({ spaces, snapshot: frozen, writer: w, codec, signal, context: ctx, parallel, mayVanish, io: { ...(instance.ioLimitMBps !== undefined ? { limitMBps: instance.ioLimitMBps } : {}), priority: instance.ioPriority }, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     });
 
     await phase('seal', async () => {
@@ -285,6 +287,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       windowSteps: window.steps,
       phases,
       meta: window.meta,
+      io: streamed.io,
+      ...(streamed.io.warning ? { warnings: [streamed.io.warning] } : {}),
     };
   } catch (err) {
     const e = asEbrError(err, 'internal', ctx);
@@ -303,7 +307,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   try {
     await snapshot?.release();
   } catch (err) {
-    result.warnings = [`the snapshot of backup ${backupId} was not released: ${(err as Error).message}; the next ebr command removes what is left`];
+    result.warnings = [...(result.warnings ?? []), `the snapshot of backup ${backupId} was not released: ${(err as Error).message}; the next ebr command removes what is left`];
   }
   return result;
 }

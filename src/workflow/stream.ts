@@ -4,6 +4,10 @@
  * than one — and memory stays at a few buffers per stream whatever the size. The first failure stops
  * every stream of the backup, and the phase ends only when all of them have stopped: nothing reads,
  * writes or holds a file once it has returned or thrown.
+ *
+ * The I/O policy (ioLimitMBps, ioPriority; docs/io-policy.md) is the backup's, not each stream's: one
+ * token bucket for every read of the frozen copy, and the I/O class of every thread of this process
+ * for as long as the phase runs.
  */
 import { existsSync } from 'node:fs';
 import type { Stats } from 'node:fs';
@@ -20,6 +24,8 @@ import type { Snapshot } from '../snapshot/snapshot-provider.js';
 import { SmallFilePrefetch } from './small-file-prefetch.js';
 import { targetWriteFailure } from './target-space.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
+import { RateLimiter, type Clock } from '../util/rate-limit.js';
+import { applyIoPriority, type IoPriority } from '../util/io-priority.js';
 
 export interface StreamResult {
   spaces: ManifestSpace[];
@@ -27,6 +33,31 @@ export interface StreamResult {
   bytes: number;
   /** Chunks that were gone from the frozen copy and left out (only when the adapter allows it). */
   vanished: string[];
+  /** What the I/O policy did: how often the rate limit held the reads back, and which threads got the class. */
+  io: StreamIo;
+}
+
+export interface StreamIo {
+  limitMBps?: number;
+  /** Reads held back by the limit, and for how long in all (ms, as asked of the clock). */
+  waits: number;
+  waitedMs: number;
+  /** Bytes that went through the limit (all the bytes streamed, when it is set). */
+  limitedBytes: number;
+  priority: IoPriority;
+  /** Threads of this process set to the class. */
+  threads: number;
+  /** Why the priority could not be set (the backup read at the priority it had). */
+  warning?: string;
+}
+
+export interface IoPolicy {
+  /** Bytes read from the frozen copy per second (10^6 bytes per MB), all streams of the backup together; absent: unlimited. */
+  limitMBps?: number;
+  /** The I/O class of this process's threads while streaming; absent: normal. */
+  priority?: IoPriority;
+  /** For tests: the limiter's clock. */
+  clock?: Clock;
 }
 
 export async function streamSpaces(o: {
@@ -41,7 +72,21 @@ export async function streamSpaces(o: {
   mayVanish?: boolean;
   onProgress?: ProgressListener;
   context: { instance: string; backupId: string };
+  io?: IoPolicy;
 }): Promise<StreamResult> {
+  // Before the first stat: those run on the threadpool too.
+  const priority = await applyIoPriority(o.io?.priority ?? 'normal');
+  try {
+    const r = await streamAll(o);
+    return { ...r, io: { ...r.io, priority: priority.priority, threads: priority.threads, ...(priority.error ? { warning: priority.error } : {}) } };
+  } finally {
+    await priority.restore().catch(() => undefined);
+  }
+}
+
+async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamResult> {
+  const limitMBps = o.io?.limitMBps;
+  const limiter = limitMBps !== undefined ? new RateLimiter(limitMBps * 1e6, undefined, o.io?.clock) : undefined;
   // Sizes come from the frozen copy: the live files may have moved on since discovery.
   const sizes = new Map<string, number>();
   const vanished = new Set<string>();
@@ -84,7 +129,8 @@ export async function streamSpaces(o: {
   meter.done();
   const order = new Map(o.spaces.map((s, i) => [s.name, i]));
   results.sort((a, b) => order.get(a.space.name)! - order.get(b.space.name)!);
-  return { spaces: results.map((r) => r.space), members: results.flatMap((r) => r.members), bytes: meter.bytesDone, vanished: [...vanished] };
+  const io: StreamIo = { ...(limitMBps !== undefined ? { limitMBps } : {}), waits: limiter?.stats.waits ?? 0, waitedMs: Math.round(limiter?.stats.waitedMs ?? 0), limitedBytes: limiter?.stats.bytes ?? 0, priority: 'normal', threads: 0 };
+  return { spaces: results.map((r) => r.space), members: results.flatMap((r) => r.members), bytes: meter.bytesDone, vanished: [...vanished], io };
 
   function total(s: Space): number {
     return s.chunks.reduce((a, c) => a + (sizes.get(c.name) ?? 0), 0);
@@ -133,7 +179,10 @@ export async function streamSpaces(o: {
         if (chunk.type === 'file') {
           // Only a file has bytes to read: a source made for a directory would hold it open, unread, for good.
           const whole = prefetch.take(chunk.name);
-          const source = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), signal, chunk.offset, chunk.offset !== undefined ? header.size : undefined);
+          const read = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), signal, chunk.offset, chunk.offset !== undefined ? header.size : undefined);
+          // Each buffer waits for its bytes' turn: the file stream reads no further ahead than its buffer
+          // meanwhile, and the prefetch of small files no more than its few files, so reads keep the rate.
+          const source = limiter ? limiter.throttle(read, signal) : read;
           written = await out.addFile(header, faultGate(countedBytes(source, (n) => meter.add(n, space.name)), signal), signal);
         } else {
           written = await out.addEntry(header);
