@@ -1,0 +1,1 @@
+export { informixAdapter } from './informix-adapter.js';
