@@ -1,0 +1,1 @@
+export { db2Adapter } from './db2-adapter.js';
