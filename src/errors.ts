@@ -24,6 +24,7 @@ export const errorCodes = {
   logArchive: { exit: 1 },
   cancelled: { exit: 1 },
   runnerDied: { exit: 1 },
+  catalog: { exit: 1 },
   internal: { exit: 1 },
 } as const;
 

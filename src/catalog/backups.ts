@@ -1,9 +1,9 @@
 /** Backups in the catalog: their lifecycle (running → complete | failed), phases and the instance lock. */
 import { randomBytes } from 'node:crypto';
 import { EbrError } from '../errors.js';
-import { runnerIsDead, type Runner } from '../util/runner.js';
+import { thisRunner, type Runner } from '../util/runner.js';
 import { now, type Catalog } from './catalog.js';
-import { takeLockInTx } from './locks.js';
+import { holderIsGone, takeLockInTx } from './locks.js';
 
 export type BackupStatus = 'running' | 'complete' | 'failed';
 
@@ -116,6 +116,14 @@ export const archiveResource = { provider: 'target', kind: 'archive' } as const;
  */
 export function finishBackup(cat: Catalog, id: string, status: 'complete' | 'failed', fields: Partial<Omit<BackupRow, 'id'>> = {}): void {
   cat.durableTx(() => {
+    const row = cat.db.prepare('SELECT status, instance FROM backups WHERE id = ?').get(id) as { status: string; instance: string } | undefined;
+    if (status === 'complete' && row && row.status !== 'running') {
+      // Its lease ran out and another command marked it failed (and may hold the lock now): never complete it after that.
+      throw new EbrError('locked', `backup ${id} of instance ${row.instance} was marked ${row.status} by another command while it ran (its lease on the instance lock expired)`, {
+        hint: 'the catalog was out of reach or this process stalled longer than the lease (EBR_LEASE_MS); run the backup again',
+        context: { instance: row.instance, backupId: id },
+      });
+    }
     updateBackup(cat, id, { ...fields, status, finished_at: now() });
     cat.db.prepare('DELETE FROM locks WHERE backup_id = ?').run(id);
     if (status === 'complete') {
@@ -127,24 +135,40 @@ export function finishBackup(cat: Catalog, id: string, status: 'complete' | 'fai
 }
 
 /**
- * Finds backups whose runner died on this host and marks them failed with the phase they died in.
- * Every command calls this first, so no backup stays `running` after its process is gone.
+ * Finds backups whose runner is gone and marks them failed with the phase they died in: on this host
+ * by its pid, on another by its lease on the instance lock, once expired. Every command calls this
+ * first, so no backup stays `running` after its process (or its host) is gone.
  */
 export function failAbandonedBackups(cat: Catalog): Array<{ id: string; instance: string; phase: string }> {
-  const running = cat.db.prepare("SELECT id, instance, phase, runner_host, runner_pid, runner_start FROM backups WHERE status = 'running'").all() as Array<
-    Pick<BackupRow, 'id' | 'instance' | 'phase' | 'runner_host' | 'runner_pid' | 'runner_start'>
-  >;
-  const dead = running.filter((b) => runnerIsDead({ host: b.runner_host, pid: b.runner_pid, start: b.runner_start }));
-  for (const b of dead) cat.durableTx(() => markDead(cat, b.id));
-  return dead.map(({ id, instance, phase }) => ({ id, instance, phase }));
+  const running = cat.db
+    .prepare("SELECT b.id, b.instance, b.phase, b.runner_host, b.runner_pid, b.runner_start, l.expires_at FROM backups b LEFT JOIN locks l ON l.backup_id = b.id WHERE b.status = 'running' ORDER BY b.id")
+    .all() as Array<Pick<BackupRow, 'id' | 'instance' | 'phase' | 'runner_host' | 'runner_pid' | 'runner_start'> & { expires_at: string | null }>;
+  let clock: string | undefined;
+  const dead = running.filter((b) => holderIsGone(b, () => (clock ??= cat.db.clock())));
+  // Judged again inside the transaction: a heartbeat may have come in meanwhile, or another host marked it.
+  const marked = dead.filter((b) =>
+    cat.durableTx(() => {
+      const again = cat.db
+        .prepare("SELECT b.runner_host, b.runner_pid, b.runner_start, l.expires_at FROM backups b LEFT JOIN locks l ON l.backup_id = b.id WHERE b.id = ? AND b.status = 'running'")
+        .get(b.id) as (Pick<BackupRow, 'runner_host' | 'runner_pid' | 'runner_start'> & { expires_at: string | null }) | undefined;
+      if (!again || !holderIsGone(again, () => cat.db.clock())) return false;
+      markDead(cat, b.id);
+      return true;
+    }),
+  );
+  return marked.map(({ id, instance, phase }) => ({ id, instance, phase }));
 }
 
 function markDead(cat: Catalog, id: string): void {
   const b = cat.db.prepare('SELECT phase, runner_pid, runner_host FROM backups WHERE id = ?').get(id) as { phase: string; runner_pid: number; runner_host: string } | undefined;
   if (!b) return;
+  const lease = cat.db.prepare('SELECT heartbeat_at FROM locks WHERE backup_id = ?').get(id) as { heartbeat_at: string | null } | undefined;
+  const away = b.runner_host !== thisRunner().host;
   const error = {
     code: 'runnerDied',
-    message: `the ebr process running this backup (pid ${b.runner_pid} on ${b.runner_host}) died in phase ${b.phase}`,
+    message: away
+      ? `the ebr process running this backup (pid ${b.runner_pid} on ${b.runner_host}) stopped renewing its lease${lease?.heartbeat_at ? ` (last at ${lease.heartbeat_at})` : ''} in phase ${b.phase}: it or its host died`
+      : `the ebr process running this backup (pid ${b.runner_pid} on ${b.runner_host}) died in phase ${b.phase}`,
     phase: b.phase,
   };
   cat.db.prepare("UPDATE phases SET ended_at = ?, outcome = 'died' WHERE backup_id = ? AND ended_at IS NULL").run(now(), id);

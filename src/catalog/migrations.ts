@@ -175,4 +175,10 @@ export const migrations: string[] = [
     note TEXT
   );
   `,
+  // 7: leases: a lock is held while its holder renews it (heartbeat_at) and is free to take over once
+  // expires_at is past, by the database's clock, whichever host asks (a dead host's pid cannot be asked).
+  `
+  ALTER TABLE locks ADD COLUMN heartbeat_at TEXT;
+  ALTER TABLE locks ADD COLUMN expires_at TEXT;
+  `,
 ];

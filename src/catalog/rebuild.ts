@@ -43,7 +43,7 @@ export interface RebuildReport {
 }
 
 export async function rebuildCatalog(o: { config: Config; catalog: Catalog; instances?: InstanceConfig[]; signal: AbortSignal }): Promise<RebuildReport> {
-  const report: RebuildReport = { catalog: o.catalog.file, added: [], present: [], skipped: [] };
+  const report: RebuildReport = { catalog: o.catalog.name, added: [], present: [], skipped: [] };
   for (const instance of o.instances ?? Object.values(o.config.instances)) {
     throwIfAborted(o.signal, { instance: instance.name });
     const target = archiveTargetFor(instance.target);
@@ -128,7 +128,9 @@ function recordRebuilt(cat: Catalog, b: FoundBackup & { targetType: string; loca
     cat.db
       .prepare(
         `INSERT INTO instances (name, vendor, first_seen, last_seen) VALUES (?, ?, ?, ?)
-         ON CONFLICT(name) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen)`,
+         ON CONFLICT(name) DO UPDATE SET
+           first_seen = CASE WHEN excluded.first_seen < instances.first_seen THEN excluded.first_seen ELSE instances.first_seen END,
+           last_seen = CASE WHEN excluded.last_seen > instances.last_seen THEN excluded.last_seen ELSE instances.last_seen END`,
       )
       .run(m.instance, m.vendor, m.startedAt, m.finishedAt);
     cat.db

@@ -65,7 +65,7 @@ export function setRestoreStep(cat: Catalog, id: number, step: RestoreStep): voi
 export function finishRestore(cat: Catalog, id: number, status: Exclude<RestoreStatus, 'running'>, fields: { outcome?: string; error?: string } = {}): void {
   cat.durableTx(() => {
     cat.db
-      .prepare("UPDATE restores SET status = ?, finished_at = ?, step = CASE WHEN ? = 'complete' THEN 'done' ELSE step END, outcome = ?, error = COALESCE(?, error) WHERE id = ?")
+      .prepare("UPDATE restores SET status = ?, finished_at = ?, step = CASE WHEN CAST(? AS TEXT) = 'complete' THEN 'done' ELSE step END, outcome = ?, error = COALESCE(?, error) WHERE id = ?")
       .run(status, now(), status, fields.outcome ?? null, fields.error ?? null, id);
     const row = cat.db.prepare('SELECT instance FROM restores WHERE id = ?').get(id) as { instance: string | null } | undefined;
     if (row?.instance) releaseLock(cat, row.instance, { kind: 'restore', restoreId: id });

@@ -3,7 +3,7 @@
  * open), one AbortSignal that SIGINT/SIGTERM abort, and output that is either text or one JSON document.
  */
 import type { Command } from 'commander';
-import { Catalog } from '../catalog/catalog.js';
+import { Catalog, localStateDir } from '../catalog/catalog.js';
 import { configPath, loadConfig, pickInstance, type Config, type InstanceConfig } from '../config/load.js';
 import { recoverAfterCrash } from '../workflow/recover.js';
 import { progressBar } from './progress-bar.js';
@@ -61,7 +61,7 @@ export function cliOf(cmd: Command): Cli {
     },
     async catalog() {
       if (!catalog) {
-        catalog = Catalog.open(cli.config().catalog);
+        catalog = Catalog.open(cli.config().catalog, { localDir: localStateDir(cli.config()) });
         process.once('exit', () => catalog?.close());
         const report = await recoverAfterCrash(catalog);
         for (const b of report.failedBackups) cli.note(`backup ${b.id} of ${b.instance} was left running by a process that died in phase ${b.phase}; marked failed`);

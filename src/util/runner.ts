@@ -20,13 +20,18 @@ export function processStart(pid: number): string {
   }
 }
 
+/** This host's name; EBR_HOST overrides it (agents that share a machine but stand for different hosts). */
+export function hostName(): string {
+  return process.env.EBR_HOST || os.hostname();
+}
+
 export function thisRunner(): Runner {
-  return { host: os.hostname(), pid: process.pid, start: processStart(process.pid) };
+  return { host: hostName(), pid: process.pid, start: processStart(process.pid) };
 }
 
 /** True when the runner is on this host and gone; a runner on another host is never judged dead. */
 export function runnerIsDead(r: Runner): boolean {
-  if (r.host !== os.hostname()) return false;
+  if (r.host !== hostName()) return false;
   try {
     process.kill(r.pid, 0);
   } catch (err) {

@@ -10,6 +10,7 @@ import type { LogStore } from '../logs/log-store.js';
 import { ebrArgv } from '../util/ebr-self.js';
 import { freezeSettingsOf } from '../snapshot/replica-settings.js';
 import { archiveTargetFor, findAdapter, snapshotProviderFor } from '../registry.js';
+import { localStateDir } from '../catalog/catalog.js';
 
 export function adapterOf(instance: InstanceConfig): DbmsAdapter {
   const adapter = findAdapter(instance.adapter);
@@ -32,7 +33,7 @@ export function instanceContext(config: Config, instance: InstanceConfig): Insta
 export function providerOf(config: Config, instance: InstanceConfig) {
   // A split mirror freezes the replica's files with its freeze provider.
   const section = instance.mirror ? freezeSettingsOf(instance.snapshot) : instance.snapshot;
-  const staging = section.staging ?? (section.provider === 'copy' ? path.join(path.dirname(config.catalog), 'staging') : undefined);
+  const staging = section.staging ?? (section.provider === 'copy' ? path.join(localStateDir(config), 'staging') : undefined);
   return snapshotProviderFor({ ...section, ...(staging ? { staging } : {}) });
 }
 

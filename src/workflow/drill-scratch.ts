@@ -7,13 +7,13 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { abandonedDrills, markDrillDead } from '../catalog/drills.js';
-import type { Catalog } from '../catalog/catalog.js';
+import { localStateDir, type Catalog } from '../catalog/catalog.js';
 import type { Config } from '../config/load.js';
 
 /** The scratch root: --scratch, else the config's drill.scratch, else `drills/` beside the catalog. */
 export function scratchRootOf(config: Config, explicit?: string): string {
   if (explicit) return path.resolve(explicit);
-  return config.drill?.scratch ?? path.join(path.dirname(config.catalog), 'drills');
+  return config.drill?.scratch ?? path.join(localStateDir(config), 'drills');
 }
 
 export async function makeScratch(root: string, name: string): Promise<string> {
