@@ -2,23 +2,37 @@
 /** The ebr command line: parse, call one library function, print. Errors become a message, a hint and an exit code. */
 import { Command, CommanderError } from 'commander';
 import { EbrError } from '../errors.js';
-import * as backup from './commands/backup.js';
-import * as catalog from './commands/catalog.js';
-import * as daemon from './commands/daemon.js';
-import * as drill from './commands/drill.js';
-import * as demo from '../../demo/demo-command.js';
-import * as exportBackup from './commands/export.js';
-import * as init from './commands/init.js';
-import * as list from './commands/list.js';
-import * as restore from './commands/restore.js';
-import * as restores from './commands/restores.js';
-import * as show from './commands/show.js';
-import * as spaces from './commands/spaces.js';
-import * as status from './commands/status.js';
-import * as verify from './commands/verify.js';
-import * as log from './commands/log.js';
-import * as release from './commands/release.js';
-import * as retention from './commands/retention.js';
+
+interface CommandModule {
+  register(program: Command): void;
+}
+
+/**
+ * Every command module, in the order `ebr --help` lists them, with the top-level command names each
+ * registers. A run loads only the module of the command it names: `ebr wal get` runs once per WAL
+ * segment from restore_command, and loading every workflow for it cost more than the work itself.
+ */
+const commandModules: Array<{ names: string[]; load: () => Promise<CommandModule> }> = [
+  { names: ['init'], load: () => import('./commands/init.js') },
+  { names: ['demo'], load: () => import('../../demo/demo-command.js') },
+  { names: ['spaces'], load: () => import('./commands/spaces.js') },
+  { names: ['backup'], load: () => import('./commands/backup.js') },
+  { names: ['list'], load: () => import('./commands/list.js') },
+  { names: ['show'], load: () => import('./commands/show.js') },
+  { names: ['verify'], load: () => import('./commands/verify.js') },
+  { names: ['export'], load: () => import('./commands/export.js') },
+  { names: ['restore'], load: () => import('./commands/restore.js') },
+  { names: ['restores'], load: () => import('./commands/restores.js') },
+  { names: ['drill'], load: () => import('./commands/drill.js') },
+  { names: ['status'], load: () => import('./commands/status.js') },
+  { names: ['catalog'], load: () => import('./commands/catalog.js') },
+  { names: ['daemon'], load: () => import('./commands/daemon.js') },
+  // Besides `log`, the adapters' own names for it (logs.aliases), which log.ts registers from the registry.
+  { names: ['log'], load: () => import('./commands/log.js') },
+  { names: ['release'], load: () => import('./commands/release.js') },
+  { names: ['retention', 'pin', 'pins', 'unpin'], load: () => import('./commands/retention.js') },
+];
+const logModule = commandModules.find((m) => m.names.includes('log'))!;
 
 const program = new Command('ebr')
   .description('External backup and restore for database servers: block briefly, freeze storage, stream the frozen files to an archive.')
@@ -31,12 +45,37 @@ const program = new Command('ebr')
   .exitOverride()
   .configureOutput({ outputError: (str, write) => write(`ebr: ${str.replace(/^error: /, '')}`) });
 
-for (const command of [init, demo, spaces, backup, list, show, verify, exportBackup, restore, restores, drill, status, catalog, daemon, log, release, retention]) command.register(program);
-
 try {
+  for (const module of await modulesFor(commandName(process.argv.slice(2)))) (await module.load()).register(program);
   await program.parseAsync(process.argv);
 } catch (err) {
   process.exitCode = report(err);
+}
+
+/** The first word of argv that is not a global option or its value: the command asked for, if any; 'help' when --help comes first. */
+function commandName(argv: string[]): string | undefined {
+  const takesValue = new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined)));
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return argv[i + 1];
+    if (!arg.startsWith('-') || arg === '-') return arg;
+    if (arg === '-h' || arg === '--help') return 'help'; // `ebr --help backup` is the program's help, listing every command
+    if (takesValue.has(arg)) i++; // `--config FILE`, `-c FILE`; `--config=FILE` and `-cFILE` are one word
+  }
+  return undefined;
+}
+
+/**
+ * The modules to register: the named command's alone; every module for help, for no command, for a
+ * name no module has (commander then prints its usual help or error, with every command listed).
+ */
+async function modulesFor(name: string | undefined): Promise<typeof commandModules> {
+  if (name === undefined || name === 'help') return commandModules;
+  const own = commandModules.find((m) => m.names.includes(name));
+  if (own) return [own];
+  const { adapters } = await import('../registry.js');
+  if (adapters().some((a) => a.logs?.aliases?.includes(name))) return [logModule];
+  return commandModules;
 }
 
 function report(err: unknown): number {

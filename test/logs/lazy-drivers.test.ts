@@ -1,6 +1,7 @@
 /**
  * Loading the config must not load every adapter's driver: a command loads the native modules it
- * uses and no others. The CLI runs under an import tracer that records every module it resolves.
+ * uses and no others, and the CLI loads the module of the command it runs and no other command's.
+ * The CLI runs under an import tracer that records every module it resolves.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,7 +42,7 @@ describe('drivers load by name, when used', () => {
     const trace = path.join(t.dir, `${name}.trace`);
     writeFileSync(trace, '');
     const r = await runEbr(['--config', config, ...args], { env: { ...process.env, EBR_TRACE_IMPORTS: trace, NODE_OPTIONS: `--import ${path.join(repoRoot, 'test/helpers/trace-imports.mjs')}` } });
-    return { r, loaded: loadedPackages(trace) };
+    return { r, loaded: loadedPackages(trace), resolved: readFileSync(trace, 'utf8').split('\n').filter(Boolean) };
   };
 
   it('`ebr wal get` (restore_command) loads no driver, no catalog, no codec', async () => {
@@ -49,6 +50,37 @@ describe('drivers load by name, when used', () => {
     expect(r.code, r.stderr).toBe(1); // not in the archive: the answer restore_command expects
     expect(loaded.has('commander'), 'the tracer saw the CLI load').toBe(true);
     expect(drivers.filter((d) => loaded.has(d))).toEqual([]);
+  });
+
+  it('`ebr wal get` loads the log command alone, not every command and its workflow', async () => {
+    const { r, resolved } = await traced('wal-get-modules', ['wal', 'get', '--instance', 'pg', '000000010000000000000001', path.join(t.dir, 'seg')]);
+    expect(r.code, r.stderr).toBe(1);
+    const commands = new Set(resolved.map((u) => /\/src\/cli\/commands\/([a-z-]+)\.js$/.exec(u)?.[1]).filter(Boolean));
+    // log.ts itself imports retention.ts (for purge's lines); no other command module comes in.
+    expect([...commands].filter((c) => c !== 'log' && c !== 'retention')).toEqual([]);
+    const workflows = ['workflow/backup.js', 'workflow/restore.js', 'workflow/drill.js', 'workflow/export.js', 'workflow/group.js', 'schedule/daemon.js', 'demo/demo-command.js'];
+    expect(workflows.filter((w) => resolved.some((u) => u.endsWith(`/${w}`)))).toEqual([]);
+    // Every command loaded at start resolved about 1570 modules here, the log command alone about 1150.
+    expect(resolved.length).toBeLessThan(1350);
+  });
+
+  it('`ebr --help` still lists every command, the log aliases too, and an unknown command is a usage error', async () => {
+    const help = await runEbr(['--help']);
+    expect(help.code, help.stderr).toBe(0);
+    const listed = new Set([...help.stdout.matchAll(/^ {2}([a-z]+)\b/gm)].map((m) => m[1]));
+    for (const name of ['init', 'demo', 'spaces', 'backup', 'list', 'show', 'verify', 'export', 'restore', 'restores', 'drill', 'status', 'catalog', 'daemon', 'log', 'wal', 'release', 'retention', 'pin', 'pins', 'unpin']) {
+      expect(listed.has(name), name).toBe(true);
+    }
+    // --help before a command name is still the program's help, listing every command.
+    const before = await runEbr(['--config', config, '--help', 'backup']);
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(/^ {2}restore\b/m);
+    const sub = await runEbr(['backup', '--help']);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toMatch(/Usage: ebr backup/);
+    const unknown = await runEbr(['--config', config, 'bakup']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown command 'bakup'/);
   });
 
   it('`ebr list` opens the catalog (better-sqlite3) and loads no database driver', async () => {
