@@ -38,6 +38,8 @@ export interface InstanceConfig {
   /** The stream phase's I/O policy (docs/io-policy.md): a rate limit in MB/s, and the I/O class. */
   ioLimitMBps?: number;
   ioPriority: IoPriority;
+  /** `ebr log agent` settings (spool resolved); absent: the defaults, used only when the agent runs. */
+  logAgent?: import('./schema.js').LogAgentSettings;
   /** `snapshot.provider: replica`: the replica to split, with the adapter's settings for it. */
   mirror?: MirrorContext;
   resolvePath(p: string): string;
@@ -105,7 +107,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     // Each provider and target declares its own keys: a typo is refused, not silently ignored.
     checkSection(targetKeys, inst.target, `${at}.target`, `a ${inst.target.type} target`, file);
     checkSection(snapshotKeys, inst.snapshot, `${at}.snapshot`, `a ${inst.snapshot.provider} snapshot`, file);
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', 'ioLimitMBps', 'ioPriority', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', 'ioLimitMBps', 'ioPriority', 'logAgent', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -156,6 +158,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       ...(inst.compression ? { compression: inst.compression } : {}),
       ...(inst.ioLimitMBps !== undefined ? { ioLimitMBps: inst.ioLimitMBps } : {}),
       ioPriority: inst.ioPriority,
+      ...(inst.logAgent ? { logAgent: { ...inst.logAgent, ...(inst.logAgent.spool ? { spool: resolvePath(inst.logAgent.spool) } : {}) } } : {}),
       ...(inst.encryption ? { encryption: inst.encryption.keyFile !== undefined ? { keyFile: resolvePath(inst.encryption.keyFile) } : { key: inst.encryption.key! } } : {}),
       resolvePath,
     };

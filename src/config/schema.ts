@@ -54,6 +54,24 @@ export const retentionSchema = z
   .strict()
   .refine((r) => Object.keys(r).length > 0, 'give at least one of full, days, daily, weekly, monthly, logDays');
 
+/** `ebr log agent`: archive_command spools each log durably, a resident agent stores them (docs/log-agent.md). */
+export const logAgentSchema = z
+  .object({
+    /** The spool directory (writable by the server's OS user); default: log-spool/<instance> beside the catalog. */
+    spool: z.string().optional(),
+    /** Logs stored at once (parallel uploads for remote targets). */
+    parallel: z.number().int().min(1).max(64).default(4),
+    /** How often the agent looks at the spool besides being woken by a new file. */
+    pollMs: z.number().int().min(10).max(60_000).default(1_000),
+    /** An agent that archive_command started exits after this long with nothing to do (0: never). */
+    idleExitMs: z.number().int().min(0).default(300_000),
+    /** For adapters whose logs are copied (sync, e.g. binlogs): how often the agent syncs (0: never). */
+    syncEveryMs: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+export type LogAgentSettings = z.infer<typeof logAgentSchema>;
+
 export const instanceSchema = z
   .object({
     adapter: z.string(),
@@ -74,6 +92,7 @@ export const instanceSchema = z
     ioLimitMBps: z.number({ invalid_type_error: 'a number of MB per second, e.g. 50' }).positive('a positive number of MB per second, e.g. 50; leave it out for no limit').max(1_000_000, 'at most 1000000 MB per second; leave it out for no limit').optional(),
     /** The I/O class ebr's threads read with while streaming (ionice): idle, best-effort (lowest level) or normal. */
     ioPriority: z.enum(['idle', 'best-effort', 'normal']).default('idle'),
+    logAgent: logAgentSchema.optional(),
   })
   .passthrough();
 
