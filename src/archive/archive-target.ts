@@ -108,6 +108,12 @@ export interface ReadSpaceOptions {
   stored?: StoredStream;
   /** What close() gave as the space's placement, from the manifest. */
   placement?: Record<string, unknown>;
+  /**
+   * The caller is done with each body piece before it asks for the second piece after it (it hashes
+   * the piece and writes it with at most one write in flight, never keeping it): a target may then
+   * read into buffers it uses again, which is much cheaper than fresh memory for every chunk.
+   */
+  transient?: boolean;
 }
 
 export interface ArchiveTarget {

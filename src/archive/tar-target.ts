@@ -8,7 +8,8 @@ import { manifestText } from './manifest.js';
 import type { ArchiveReader, ArchiveTarget, ArchiveWriter, MemberHeader } from './archive-target.js';
 import { backupDirOf, createBackupDir, listBackupDirs, readManifestAt, readManifestFileAt, readMetaAt, removeBackupDir, freeSpaceAt, safeName, writeFileAtomic, writeMetaAt } from './backup-dir.js';
 import { codedSpaceMembers, codedSpaceWriter } from './coded-space.js';
-import { readFileChunks } from './digest-copy.js';
+import { identityCodec } from './codec.js';
+import { readFileChunks, readFileReusing } from './digest-copy.js';
 import { logStoreAt } from '../logs/log-store.js';
 import { FileSink } from './file-sink.js';
 import { emptySha256 } from './tar-stream.js';
@@ -65,19 +66,21 @@ function tarReader(dir: string): ArchiveReader {
     readMeta: (name) => readMetaAt(dir, name),
     readSpace(space, signal, options) {
       const file = path.join(dir, 'spaces', `${safeName(space)}.tar`);
-      return codedSpaceMembers(openedChunks(file, signal), file, signal, options?.codec, options?.stored);
+      // Reused buffers only where the bytes go straight to the caller: a decoder may keep its input longer.
+      const reuse = options?.transient === true && (options.codec ?? identityCodec) === identityCodec;
+      return codedSpaceMembers(openedChunks(file, signal, reuse), file, signal, options?.codec, options?.stored);
     },
   };
 }
 
 /** The file's bytes; a file that cannot be opened is named as the archive's problem. */
-async function* openedChunks(file: string, signal: AbortSignal): AsyncGenerator<Buffer> {
+async function* openedChunks(file: string, signal: AbortSignal, reuse = false): AsyncGenerator<Buffer> {
   try {
     await access(file, constants.R_OK);
   } catch (err) {
     throw new EbrError('archive', `cannot open ${file}: ${(err as Error).message}`, { context: { path: file }, cause: err });
   }
-  yield* readFileChunks(file, signal);
+  yield* reuse ? readFileReusing(file, signal) : readFileChunks(file, signal);
 }
 
 export { emptySha256 };

@@ -5,6 +5,9 @@
  * ones set aside (restore-journal.ts); then the adapter finishes (labels, recovery settings,
  * roll-forward, integrity checks) and only then are the old files removed. Each step is journaled
  * first: a failure, or a kill at any moment, ends with either the whole restore or the old files.
+ * Spaces are read, verified and staged parallelStreams at a time (one at a time on a sequential target
+ * such as tape); the first space that fails stops the others, and nothing is renamed into place
+ * until every space of the restore has staged and checked out.
  */
 import path from 'node:path';
 import type { ArchivedChunk, FileAttributes, PlanStep, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
@@ -78,7 +81,8 @@ async function prepareRestore(o: RestoreOptions) {
     throw new EbrError('usage', `the ${adapter.vendor} adapter cannot roll forward to a point in time; --until is not available`, { hint: 'leave out --until to restore the backup as taken', context: ctx });
   }
   const until = o.until ? parseUntil(o.until) : undefined;
-  const reader = await targetOf(instance).open({ instance: instance.name, backupId: backup.id });
+  const target = targetOf(instance);
+  const reader = await target.open({ instance: instance.name, backupId: backup.id });
   // What the archive says is trusted only where the catalog vouches for it.
   const manifest = trustedManifest(cat, backup, await reader.readManifestFile(), ctx);
   const requested = chooseSpaces(manifest, o.partial, ctx, { refuseCritical: true });
@@ -114,7 +118,9 @@ async function prepareRestore(o: RestoreOptions) {
     taken.set(m.fileOffset === undefined ? dest : `${dest}\0${m.fileOffset}\0${m.size}`, m.name);
     destinations.set(m.name, dest);
   }
-  return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations };
+  // Spaces are read and staged parallelStreams at a time; a sequential medium (tape) gives one after another.
+  const parallel = target.sequential ? 1 : instance.parallelStreams;
+  return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations, parallel };
 }
 
 /**
@@ -143,7 +149,7 @@ export async function planRestore(o: RestoreOptions): Promise<{ backupId: string
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const { catalog: cat, instance, signal } = o;
-  const { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, restorer, toWrite, members, guard, destinations } = await prepareRestore(o);
+  const { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, restorer, toWrite, members, guard, destinations, parallel } = await prepareRestore(o);
   const restoreId = beginRestore(cat, { backupId: backup.id, instance: instance.name, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), ...(until ? { until: until.toISOString() } : {}), runner: thisRunner() });
   const journal = new RestoreJournal(cat, restoreId, guard);
   const rctx = { ...ctx, restoreId };
@@ -153,12 +159,21 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     const meter = progressMeter('restore', members.reduce((a, m) => a + m.size, 0), o.onProgress);
     const staged: StagedFile[] = [];
     const directories: Array<{ dest: string; m: ManifestMember }> = [];
-    for (const space of toWrite) {
-      const expected = members.filter((m) => m.space === space);
-      const read = spaceReadOptions(manifest.spaces.find((s) => s.name === space), codec);
-      await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal, ctx: rctx });
-    }
+    await inParallel(
+      largestFirst(toWrite, members),
+      parallel,
+      signal,
+      async (space, stop) => {
+        const expected = members.filter((m) => m.space === space);
+        // transient: staging hashes each piece and writes it with one write in flight, keeping none (restore-journal.ts).
+        const read = { ...spaceReadOptions(manifest.spaces.find((s) => s.name === space), codec), transient: true };
+        await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal: stop, ctx: rctx });
+      },
+      { ...rctx, phase: 'restore' },
+    );
     meter.done();
+    // Staged files were written without an fsync each: one flush of their filesystems now, before any is renamed into place.
+    await journal.flushStaged(staged);
     setRestoreStep(cat, restoreId, 'swap');
     await journal.swap(staged);
     // Modes and owners of directories change only now that every byte is verified and in place.
@@ -183,6 +198,45 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     if (problems.length) e.context.undoProblems = problems;
     throw e;
   }
+}
+
+/**
+ * Runs `work` for every item, at most `parallel` at a time. The first failure stops the others (their
+ * signal aborts) and is the one thrown, once every one of them has stopped: nothing is still staging
+ * when the caller rolls the journal back.
+ */
+async function inParallel<T>(items: T[], parallel: number, signal: AbortSignal, work: (item: T, stop: AbortSignal) => Promise<void>, ctx: Record<string, unknown>): Promise<void> {
+  const stop = new AbortController();
+  const onCallerAbort = () => stop.abort(signal.reason);
+  if (signal.aborted) onCallerAbort();
+  else signal.addEventListener('abort', onCallerAbort, { once: true });
+  const queue = [...items];
+  let failure: { err: unknown } | undefined;
+  const worker = async () => {
+    for (let item = queue.shift(); item !== undefined && !stop.signal.aborted; item = queue.shift()) {
+      try {
+        await work(item, stop.signal);
+      } catch (err) {
+        // A sibling stopped by the first failure fails too; the first is the one that says why.
+        failure ??= { err };
+        stop.abort(err);
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, items.length)) }, worker));
+  } finally {
+    signal.removeEventListener('abort', onCallerAbort);
+  }
+  if (failure) throw failure.err;
+  throwIfAborted(signal, ctx);
+}
+
+/** Spaces by bytes to restore, largest first: the big one starts at once and the small ones fill in beside it. */
+function largestFirst(spaces: string[], members: ManifestMember[]): string[] {
+  const bytes = new Map<string, number>();
+  for (const m of members) bytes.set(m.space, (bytes.get(m.space) ?? 0) + m.size);
+  return [...spaces].sort((a, b) => (bytes.get(b) ?? 0) - (bytes.get(a) ?? 0));
 }
 
 /**
