@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { catalogFor } from '../helpers/config-file.js';
 
 export interface TestInstance {
   dir: string;
@@ -62,7 +63,7 @@ export function writeSqliteConfig(dir: string, o: SqliteConfigOptions = {}): str
   writeFileSync(
     config,
     [
-      'catalog: ./var/catalog.db',
+      `catalog: ${catalogFor('./var/catalog.db')}`,
       'instances:',
       '  t:',
       '    adapter: sqlite',
