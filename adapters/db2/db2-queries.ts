@@ -33,8 +33,8 @@ export const argv = {
 export function backupPlan(s: Db2Settings): PlanStep[] {
   return [
     commandStep('connect', [s.db2]),
-    clpStep('connect', connect(s.database)),
     clpStep('connect', dbConfig(s.database)),
+    clpStep('connect', connect(s.database)),
     clpStep('discover', dbPaths),
     clpStep('discover', tablespaces),
     clpStep('discover', containers),

@@ -28,15 +28,23 @@ export async function openSession(instance: InstanceContext<Db2Settings>, signal
   throwIfAborted(signal, { ...ctx, phase: 'connect' });
   const clp = await openClp(s, { ...ctx, phase: 'connect' });
   try {
+    // The configuration first: it needs no connection, and a CONNECT to a database whose writes are suspended may hang (SET WRITE command).
+    const cfg = parseConfig(await clp.run(q.dbConfig(s.database), { code: 'connect', what: `cannot read the configuration of ${s.database}`, phase: 'connect', signal }));
+    const suspendIo = cfg.get('SUSPEND_IO') ?? '';
+    if (suspendIo && suspendIo !== 'NO') {
+      throw new EbrError('block', `database ${s.database} is already write suspended (SUSPEND_IO = ${suspendIo})`, {
+        hint: `a backup that died left it so: run \`ebr release --instance ${instance.name}\` (RESTART DATABASE ${s.database} WRITE RESUME), then back up again`,
+        context: { ...ctx, phase: 'connect', statement: q.dbConfig(s.database) },
+      });
+    }
     const conn = await clp.run(q.connect(s.database), { code: 'connect', what: `cannot connect to database ${s.database} of instance ${s.instance}`, phase: 'connect', signal });
     const field = (label: string) => new RegExp(`^\\s*${label}\\s*=\\s*(.*)$`, 'm').exec(conn)?.[1]?.trim() ?? '';
-    const cfg = parseConfig(await clp.run(q.dbConfig(s.database), { code: 'connect', what: `cannot read the configuration of ${s.database}`, phase: 'connect', signal }));
     const server: ServerInfo = {
       server: field('Database server'),
       authorizationId: field('SQL authorization ID'),
       alias: field('Local database alias') || s.database,
       logArchMeth1: cfg.get('LOGARCHMETH1') ?? '',
-      suspendIo: cfg.get('SUSPEND_IO') ?? '',
+      suspendIo,
     };
     return db2Session(clp, instance, server);
   } catch (err) {
@@ -56,12 +64,6 @@ export function db2Session(clp: ClpSession, instance: InstanceContext<Db2Setting
     },
 
     async preflight() {
-      if (server.suspendIo && server.suspendIo !== 'NO') {
-        throw new EbrError('block', `database ${s.database} is already write suspended (SUSPEND_IO = ${server.suspendIo})`, {
-          hint: `a backup that died left it so: run \`ebr release --instance ${instance.name}\` (RESTART DATABASE ${s.database} WRITE RESUME), then back up again`,
-          context: { ...ctx, phase: 'preflight' },
-        });
-      }
       if (s.restoreAs !== 'snapshot' && (server.logArchMeth1 === '' || server.logArchMeth1 === 'OFF')) {
         throw new EbrError('logArchive', `database ${s.database} has no log archiving (LOGARCHMETH1 = ${server.logArchMeth1 || 'unknown'}): a restore AS ${s.restoreAs.toUpperCase()} rolls forward through archived logs`, {
           hint: `as the instance owner: db2 UPDATE DB CFG FOR ${s.database} USING LOGARCHMETH1 DISK:/path/to/archive, then an offline backup (BACKUP DATABASE ${s.database}); or set db2.restoreAs: snapshot`,

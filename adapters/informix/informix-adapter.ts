@@ -6,7 +6,7 @@
  */
 import type { DbmsAdapter } from '../../src/adapter-api.js';
 import { argv, commandStep, runTool } from './informix-commands.js';
-import { informixConfigSchema, type InformixSettings } from './informix-config.js';
+import { informixConfigSchema, onconfigPath, type InformixSettings } from './informix-config.js';
 
 export const informixAdapter: DbmsAdapter<InformixSettings> = {
   vendor: 'informix',
@@ -28,8 +28,8 @@ export const informixAdapter: DbmsAdapter<InformixSettings> = {
       commandStep('acquire', argv.block(s)),
       commandStep('acquire', argv.logs(s)),
       commandStep('release', argv.unblock(s)),
-      commandStep('release', argv.logBackup(s)),
-      { phase: 'release', kind: 'read', text: `${s.onconfig}, ${s.sqlhosts}, ${s.ixbar} (into the backup's meta/)` },
+      { phase: 'release', kind: 'read', text: `${onconfigPath(s, instance.resolvePath)}, ${instance.resolvePath(s.sqlhosts)}, ${instance.resolvePath(s.ixbar)} (into the backup's meta/)` },
+      commandStep('after-release', argv.logBackup(s)),
     ];
   },
 

@@ -3,6 +3,7 @@
  * ebr drives Informix only through onstat, onmode and onbar, as the ON-Bar guide's external backup does;
  * it runs on the database host as informix (or a member of bargroup).
  */
+import path from 'node:path';
 import { z } from 'zod';
 
 export const informixConfigSchema = z
@@ -52,4 +53,10 @@ export function toolPath(s: InformixSettings, tool: InformixTool): string {
   if (own) return own;
   const dir = s.informixDir ?? process.env.INFORMIXDIR;
   return dir ? `${dir.replace(/\/+$/, '')}/bin/${tool}` : tool;
+}
+
+/** Where onconfig lies: a bare name is a file under $INFORMIXDIR/etc, as the server reads $ONCONFIG. */
+export function onconfigPath(s: InformixSettings, resolve: (p: string) => string): string {
+  if (path.isAbsolute(s.onconfig) || !s.informixDir) return resolve(s.onconfig);
+  return path.join(s.informixDir, 'etc', s.onconfig);
 }

@@ -6,19 +6,12 @@
  * ebr: the workflow journals it and arms a watchdog that runs `ebr release` (endBlock).
  */
 import { readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { BlockToken, DbmsSession, InstanceContext } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
 import type { BackupMeta, Chunk, Space } from '../../src/model.js';
-import { argv, runTool } from './informix-commands.js';
-import type { InformixSettings } from './informix-config.js';
+import { argv, runTool, shellLine } from './informix-commands.js';
+import { onconfigPath, type InformixSettings } from './informix-config.js';
 import { parseDbspaces, parseLogs, parseStatus, type ServerStatus } from './informix-onstat.js';
-
-/** Where onconfig lies: a bare name is a file under $INFORMIXDIR/etc, as the server reads $ONCONFIG. */
-export function onconfigPath(s: InformixSettings, resolve: (p: string) => string): string {
-  if (path.isAbsolute(s.onconfig) || !s.informixDir) return resolve(s.onconfig);
-  return path.join(s.informixDir, 'etc', s.onconfig);
-}
 
 export async function serverStatus(s: InformixSettings, context: Record<string, unknown>, signal?: AbortSignal): Promise<ServerStatus> {
   // onstat exits non-zero (255) when shared memory is not initialized: that is an answer, not a failure.
@@ -121,11 +114,8 @@ export function informixSession(instance: InstanceContext<InformixSettings>, sta
 
     async unblock(token, outcome): Promise<BackupMeta> {
       await runTool(s, argv.unblock(s), { code: 'block', what: 'cannot unblock the server', context: { ...ctx, phase: 'release' } });
-      const endedAt = new Date();
       const currentLog = token.details?.currentLog as number | undefined;
       if (outcome?.failed) return { details: { currentLog } };
-      // Without the log current at block time the external backup cannot be restored.
-      await runTool(s, argv.logBackup(s), { code: 'logArchive', what: `cannot back up logical log ${currentLog ?? '(current)'}`, context: { ...ctx, phase: 'release' } });
       const files: Record<string, Buffer> = {};
       for (const [key, file] of Object.entries(metaPaths)) {
         try {
@@ -137,8 +127,16 @@ export function informixSession(instance: InstanceContext<InformixSettings>, sta
       return {
         files,
         ...(currentLog !== undefined ? { logStart: String(currentLog), logEnd: String(currentLog) } : {}),
-        details: { server: s.server, version: status.version, blockedAt: new Date(token.blockedAt).toISOString(), unblockedAt: endedAt.toISOString(), currentLog, metaPaths },
+        details: { server: s.server, version: status.version, blockedAt: new Date(token.blockedAt).toISOString(), unblockedAt: new Date().toISOString(), currentLog, metaPaths },
       };
+    },
+
+    async afterRelease(meta, signal) {
+      // Outside the window: without the log current at block time the external backup cannot be restored.
+      const currentLog = meta.details?.currentLog as number | undefined;
+      const command = argv.logBackup(s);
+      await runTool(s, command, { code: 'logArchive', what: `cannot back up logical log ${currentLog ?? '(current)'}, which the backup needs`, context: { ...ctx, phase: 'after-release' }, signal });
+      return { logBackup: { command: shellLine(command), at: new Date().toISOString() } };
     },
 
     releaseCommand() {

@@ -3,7 +3,7 @@
  * of two real files (as chunks of raw devices are), and executable stand-ins for onstat, onmode and
  * onbar that answer what IBM documents and record every run. No Informix server is involved anywhere.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +48,12 @@ export interface InformixDouble {
   env: Record<string, string>;
   instanceYaml: string;
   dir: string;
+  /** The INFORMIXDIR the stand-ins are laid out in (with `informixDir: true`). */
+  informixDir: string;
+  /** onconfig, sqlhosts and the ixbar boot file. */
+  files: { onconfig: string; sqlhosts: string; ixbar: string };
+  /** The bytes of a chunk's range now. */
+  bytes(chunk: number): Buffer;
   /** The two files the chunks are ranges of. */
   disks: [string, string];
   /** Byte range [start, end) of a chunk in its file. */
@@ -63,7 +69,11 @@ export interface InformixDouble {
 
 const base = 2048;
 
-export function startInformixDouble(dir: string): InformixDouble {
+/**
+ * `informixDir: true` lays the stand-ins out as an INFORMIXDIR (`<dir>/informix/bin/onstat` …) and
+ * configures only `informixDir`, as a real installation would be; otherwise each tool's path is set.
+ */
+export function startInformixDouble(dir: string, o: { informixDir?: boolean } = {}): InformixDouble {
   const chunksDir = path.join(dir, 'chunks');
   const etc = path.join(dir, 'etc');
   for (const d of [chunksDir, etc]) mkdirSync(d, { recursive: true });
@@ -94,6 +104,11 @@ export function startInformixDouble(dir: string): InformixDouble {
     const buf = Buffer.alloc(size);
     for (let i = 0; i < size; i++) buf[i] = (i * 7 + (disk === disks[0] ? 1 : 3)) & 0xff;
     writeFileSync(disk, buf);
+  }
+  const informixDir = path.join(dir, 'informix');
+  if (o.informixDir) {
+    mkdirSync(path.join(informixDir, 'bin'), { recursive: true });
+    for (const [tool, file] of Object.entries(tools)) symlinkSync(file, path.join(informixDir, 'bin', tool));
   }
   const files = { onconfig: path.join(etc, 'onconfig.ids1'), sqlhosts: path.join(etc, 'sqlhosts'), ixbar: path.join(etc, 'ixbar.0') };
   writeFileSync(files.onconfig, 'ROOTNAME rootdbs\nROOTPATH ' + disks[0] + '\nSERVERNUM 0\nDBSERVERNAME ids1\n');
@@ -127,10 +142,14 @@ export function startInformixDouble(dir: string): InformixDouble {
       `      onconfig: ${files.onconfig}`,
       `      sqlhosts: ${files.sqlhosts}`,
       `      ixbar: ${files.ixbar}`,
-      `      onstat: ${tools.onstat}`,
-      `      onmode: ${tools.onmode}`,
-      `      onbar: ${tools.onbar}`,
+      ...(o.informixDir ? [`      informixDir: ${informixDir}`] : [`      onstat: ${tools.onstat}`, `      onmode: ${tools.onmode}`, `      onbar: ${tools.onbar}`]),
     ].join('\n'),
+    informixDir,
+    files,
+    bytes(chunk) {
+      const r = range(chunk);
+      return readFileSync(r.file).subarray(r.start, r.end);
+    },
     dir,
     disks,
     range,
