@@ -7,9 +7,10 @@ import { parseConfig } from '../../src/config/load.js';
 import { starterConfig } from '../../src/config/starter.js';
 import { adapterNames } from '../../src/registry.js';
 import { repoRoot } from '../helpers/env.js';
+import { configSchema } from '../../src/config/schema.js';
 
 const dir = path.join(repoRoot, 'config');
-const env = { PGPASSWORD: 'x', MARIADB_PASSWORD: 'x', MYSQL_PWD: 'x', EBR_PASSWORD: 'x', MSSQL_PASSWORD: 'x', ORACLE_EBR_PASSWORD: 'x' };
+const env = { PGPASSWORD: 'x', MARIADB_PASSWORD: 'x', MYSQL_PWD: 'x', EBR_PASSWORD: 'x', MSSQL_PASSWORD: 'x', ORACLE_EBR_PASSWORD: 'x', EBR_CATALOG_PASSWORD: 'x' };
 
 describe('example configs', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
@@ -40,7 +41,9 @@ describe('example configs', () => {
   });
   it.each(blocks)('$name validates', ({ name, text }) => {
     const parsed = YAML.parse(text) as Record<string, unknown>;
-    const doc = (parsed.instances ? parsed : { instances: parsed }) as { instances: Record<string, Record<string, unknown>> };
+    // A fragment of the top level (catalog:, groups:, …) gets a stub instance; any other is instances.
+    const topLevel = Object.keys(parsed).some((k) => k in configSchema.shape);
+    const doc = (topLevel ? { instances: { stub: {} }, ...parsed } : { instances: parsed }) as { instances: Record<string, Record<string, unknown>> };
     for (const inst of Object.values(doc.instances)) {
       if (!inst.adapter) Object.assign(inst, { adapter: 'sqlite', sqlite: { main: './x.db' } });
       inst.target ??= { type: 'tar', path: '/backup' };
