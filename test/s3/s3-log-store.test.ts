@@ -132,4 +132,17 @@ describe('s3 log store', { timeout: 120_000 }, () => {
     expect(await target.list!('shop')).toEqual([]);
     expect(await store.has(name)).toBe(true);
   });
+  it('removes one log with one DeleteObject (for ebr log purge); an absent log is no error', async () => {
+    const { requests, options } = recordRequests();
+    const store = s3LogStore(server.settings({ prefix: 'purge' }), 'pg1', 'wal', options);
+    await store.put('000000010000000000000001', source('p1', 'one'));
+    await store.put('000000010000000000000002', source('p2', 'two'));
+    await store.remove!('000000010000000000000001');
+    expect(requests.filter((r) => r.command === 'DeleteObjectCommand').map((r) => r.input.Key)).toEqual(['purge/pg1/wal/000000010000000000000001']);
+    expect(await server.keys('purge/pg1/wal/')).toEqual(['purge/pg1/wal/000000010000000000000002']);
+    expect((await store.list()).map((l) => l.name)).toEqual(['000000010000000000000002']);
+    expect(await store.has('000000010000000000000001')).toBe(false);
+    await expect(store.remove!('000000010000000000000001')).resolves.toBeUndefined();
+    expect(await store.get('000000010000000000000002', path.join(tmp.dir, 'out', 'kept'))).toBe(true);
+  });
 });

@@ -162,6 +162,13 @@ export function s3LogStore(settings: S3Settings | S3SettingsInput, instance: str
       return (await head(name))?.sha256 !== undefined;
     },
 
+    // One DeleteObject: the digest lives in the object's metadata, so the log and its mark go together
+    // and no crash can leave one without the other. A missing key is no error on S3.
+    async remove(name) {
+      const key = keyOf(name);
+      await logCall(name, () => conn.call({ action: 'delete', key }, (c, s3) => c.send(new s3.DeleteObjectCommand({ Bucket: s.bucket, Key: key }))));
+    },
+
     async list(prefix = '') {
       const { keys } = await logCall(prefix, () => listKeys(conn, `${base}${prefix}`));
       const names = keys.map((k) => k.key.slice(base.length)).filter((n) => n !== '' && !n.includes('/'));
