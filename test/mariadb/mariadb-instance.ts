@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { runEbr, type RunResult } from '../helpers/env.js';
+import { catalogFor } from '../helpers/config-file.js';
 import { createServer, type TestServer } from './server.js';
 
 export interface EbrSetup {
@@ -17,7 +18,7 @@ export function writeConfig(dir: string, server: TestServer, snapshot: Record<st
   writeFileSync(
     config,
     [
-      `catalog: ${path.join(dir, 'var/catalog.db')}`,
+      `catalog: ${catalogFor(path.join(dir, 'var/catalog.db'))}`,
       'instances:',
       `  ${instance}:`,
       '    adapter: mariadb',

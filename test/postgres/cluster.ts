@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { ebrBin, freePort } from '../helpers/env.js';
+import { catalogFor } from '../helpers/config-file.js';
 
 /** The newest PostgreSQL server binaries; a clear failure naming the Debian package when there are none. */
 export function pgBin(): string {
@@ -189,7 +190,7 @@ export function writeEbrConfig(dir: string, cluster: Cluster, options: { instanc
   writeFileSync(
     config,
     [
-      `catalog: ${path.join(dir, 'var', 'catalog.db')}`,
+      `catalog: ${catalogFor(path.join(dir, 'var', 'catalog.db'))}`,
       'instances:',
       `  ${instance}:`,
       '    adapter: postgres',
