@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import { promisify } from 'node:util';
 
 const exec = promisify(execFile);
@@ -21,6 +22,13 @@ const ioniceArgs: Record<Exclude<IoPriority, 'normal'>, string[]> = {
   'best-effort': ['-c', '2', '-n', '7'],
 };
 
+/**
+ * The CPU niceness that goes with each class. On a small machine the backup's cost to the database is
+ * as much CPU (sha256, compression) as disk, and the I/O class does nothing for that. Like the I/O
+ * class, niceness is per thread on Linux (setpriority on a thread id).
+ */
+const cpuNice: Record<Exclude<IoPriority, 'normal'>, number> = { idle: 19, 'best-effort': 10 };
+
 export interface ThreadPriority {
   tid: string;
   /** The thread's name (comm). */
@@ -33,6 +41,8 @@ export interface AppliedIoPriority {
   priority: IoPriority;
   /** Threads set (0 for normal, which changes nothing). */
   threads: number;
+  /** The CPU niceness the threads got; absent when it was left alone (see niceThreads). */
+  nice?: number;
   /** Why it could not be set (the backup goes on at the priority it had). */
   error?: string;
   /** Puts every thread back to what it had (threads started since: to what the main thread had). */
@@ -117,11 +127,47 @@ export async function applyIoPriority(priority: IoPriority): Promise<AppliedIoPr
   }
   try {
     const threads = await setThreads(ioniceArgs[priority], threadIds());
-    return { priority, threads, restore: () => restoreThreads(before) };
+    const niced = niceThreads(cpuNice[priority]);
+    const restore = async () => {
+      niced?.restore();
+      await restoreThreads(before);
+    };
+    return { priority, threads, ...(niced ? { nice: niced.nice } : {}), restore };
   } catch (err) {
     await restoreThreads(before).catch(() => undefined);
     return { priority, threads: 0, error: reason(err), restore: nothing };
   }
+}
+
+/**
+ * Sets every thread's niceness, and undoes it afterwards. Raising it back needs CAP_SYS_NICE, so it is
+ * done only by root: an ebr daemon left at nice 19 would run its next backup's block window slowly.
+ */
+function niceThreads(nice: number): { nice: number; restore(): void } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const was = new Map<number, number>();
+  for (const tid of threadIds().map(Number)) {
+    try {
+      was.set(tid, os.getPriority(tid));
+      os.setPriority(tid, Math.max(nice, was.get(tid)!));
+    } catch {
+      /* the thread ended */
+    }
+  }
+  const main = was.get(process.pid) ?? 0;
+  return {
+    nice,
+    restore() {
+      // Threads started since inherited the niceness of the one that started them.
+      for (const tid of threadIds().map(Number)) {
+        try {
+          os.setPriority(tid, was.get(tid) ?? main);
+        } catch {
+          /* the thread ended */
+        }
+      }
+    },
+  };
 }
 
 async function restoreThreads(before: ThreadPriority[]): Promise<void> {

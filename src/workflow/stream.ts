@@ -47,6 +47,8 @@ export interface StreamIo {
   priority: IoPriority;
   /** Threads of this process set to the class. */
   threads: number;
+  /** The CPU niceness those threads had while streaming (root only: only root can undo it). */
+  nice?: number;
   /** Why the priority could not be set (the backup read at the priority it had). */
   warning?: string;
 }
@@ -78,7 +80,7 @@ export async function streamSpaces(o: {
   const priority = await applyIoPriority(o.io?.priority ?? 'normal');
   try {
     const r = await streamAll(o);
-    return { ...r, io: { ...r.io, priority: priority.priority, threads: priority.threads, ...(priority.error ? { warning: priority.error } : {}) } };
+    return { ...r, io: { ...r.io, priority: priority.priority, threads: priority.threads, ...(priority.nice !== undefined ? { nice: priority.nice } : {}), ...(priority.error ? { warning: priority.error } : {}) } };
   } finally {
     await priority.restore().catch(() => undefined);
   }

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { makeInstance, writeSqliteConfig, type TestInstance } from '../sqlite/sqlite-instance.js';
+import { applyIoPriority } from '../../src/util/io-priority.js';
 
 interface BackupJson {
   backupId: string;
@@ -96,15 +97,49 @@ describe('io policy', () => {
       }, 60_000, 100);
       // The main thread and libuv's pool (which does the reads) at least.
       expect(Object.keys(seen).length).toBeGreaterThanOrEqual(5);
+      // And the CPU niceness with it (root only: only root can undo it afterwards).
+      const nices = readdirTasks(pid).map((tid) => niceOf(pid, tid)).filter((n) => n !== undefined);
+      expect(new Set(nices)).toEqual(new Set([isRoot ? 19 : 0]));
       writeFileSync(gate, '');
       expect(await exited).toBe(0);
       const r = JSON.parse(stdout) as BackupJson;
       expect(r.io.priority).toBe('idle');
       expect(r.io.threads).toBeGreaterThanOrEqual(5);
+      expect(r.io.nice).toBe(isRoot ? 19 : undefined);
     } finally {
       if (!existsSync(gate)) writeFileSync(gate, '');
       if (child.exitCode === null) child.kill('SIGKILL');
     }
+  });
+});
+
+const isRoot = process.getuid?.() === 0;
+
+/** Field 19 of /proc/PID/task/TID/stat: the thread's niceness (after the command name, which may hold spaces). */
+function niceOf(pid: number, tid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  } catch {
+    return undefined; // ended
+  }
+}
+
+describe('io priority in this process', () => {
+  it.runIf(isRoot)('idle sets every thread to nice 19 with the idle class, and restore() puts both back', async () => {
+    const nicesNow = () => new Set(readdirTasks(process.pid).map((tid) => niceOf(process.pid, tid)).filter((n) => n !== undefined));
+    const before = nicesNow();
+    expect(before.has(19)).toBe(false);
+    const applied = await applyIoPriority('idle');
+    try {
+      expect(applied.nice).toBe(19);
+      expect(nicesNow()).toEqual(new Set([19]));
+      expect(execFileSync('ionice', ['-p', String(process.pid)]).toString().trim()).toBe('idle');
+    } finally {
+      await applied.restore();
+    }
+    expect(nicesNow()).toEqual(before);
+    expect(execFileSync('ionice', ['-p', String(process.pid)]).toString().trim()).not.toBe('idle');
   });
 });
 
