@@ -98,7 +98,8 @@ describe('ebr daemon --listen', () => {
     daemon = spawnEbr(['--config', inst.config, 'daemon', '--listen', String(port)]);
     daemon.stdout!.on('data', (b) => (out += b));
     exited = new Promise((r) => daemon.on('exit', (c) => r(c)));
-    await waitFor('the daemon to listen', () => (/"event":"listening"/.test(out) ? true : undefined), 20_000, 100);
+    // Both lines: pino writes them asynchronously, so "scheduled" may come after "listening".
+    await waitFor('the daemon to listen and schedule', () => (/"event":"listening"/.test(out) && /"event":"scheduled"/.test(out) ? true : undefined), 20_000, 100);
   });
 
   afterAll(async () => {
