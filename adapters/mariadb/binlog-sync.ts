@@ -2,7 +2,10 @@
  * Archives closed binlogs into the log store: the current one is closed first (FLUSH BINARY LOGS),
  * then every binlog the server lists and the store lacks is copied with its digest, followed by a
  * `<name>.range.json` beside it that records its GTID states and event times. The range file is
- * written after the binlog, so a binlog without one is archived again by the next sync.
+ * written after the binlog, so a binlog without one is archived again by the next sync. A binlog the
+ * archive lacks below the newest one it holds was removed from it (`ebr log purge`, or by hand) and
+ * is not copied back while the server still has it: sync copies in order, so an interrupted sync
+ * leaves only binlogs above the newest archived one to do.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -42,6 +45,7 @@ export async function syncBinlogs(source: BinlogSource, store: LogStore, o: { si
   if (o.rotate !== false) await source.rotate(signal);
   const files = await source.list(signal);
   const result: SyncResult = { stored: [], present: [], gaps: [] };
+  const newest = await newestArchived(store, files);
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'ebr-binlog-'));
   try {
     for (const f of files) {
@@ -54,6 +58,7 @@ export async function syncBinlogs(source: BinlogSource, store: LogStore, o: { si
         result.present.push(f.name);
         continue;
       }
+      if (newest !== undefined && (numberOf(f.name) ?? Infinity) < newest && !(await store.has(f.name))) continue; // purged from the archive
       let summary: BinlogSummary;
       try {
         summary = await summarizeBinlog(f.path, signal);
@@ -101,6 +106,15 @@ export async function archivedRanges(store: LogStore, signal?: AbortSignal): Pro
 export function numberOf(name: string): number | undefined {
   const m = /\.(\d+)$/.exec(name);
   return m ? Number(m[1]) : undefined;
+}
+
+/** The highest number of a binlog archived with its range under the server's basename, if any. */
+async function newestArchived(store: LogStore, files: Array<{ name: string }>): Promise<number | undefined> {
+  const base = files[0]?.name.replace(/\.\d+$/, '');
+  if (base === undefined) return undefined;
+  const names = new Set((await store.list(`${base}.`)).map((e) => e.name));
+  const nums = [...names].filter((n) => /\.\d+$/.test(n) && names.has(n + rangeSuffix)).map((n) => numberOf(n)!);
+  return nums.length ? Math.max(...nums) : undefined;
 }
 
 async function gapsIn(store: LogStore, files: Array<{ name: string; current: boolean }>): Promise<string[]> {
