@@ -4,12 +4,27 @@
  * (receiveMessageOnPort), so the catalog's call sites stay as they are on SQLite. A transaction takes a
  * transaction-scoped advisory lock first: writers exclude each other as SQLite's IMMEDIATE makes them.
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { EbrError } from '../errors.js';
 import { identityTables, toPostgres, type DbHandle, type RunResult, type Statement } from './db.js';
 import type { Reply, Request } from './pg-worker.js';
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+/**
+ * The worker's compiled file. The main thread waits in Atomics.wait, so a worker that cannot start is
+ * never heard from (its 'error' event needs the event loop): a missing file is named here instead.
+ * Loaded from the TypeScript sources (the tests, in-process), the built copy of the worker is used.
+ */
+function workerFile(): URL {
+  const beside = new URL('./pg-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(beside))) return beside;
+  const built = new URL('../../dist/src/catalog/pg-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new EbrError('internal', `the PostgreSQL catalog's worker ${fileURLToPath(beside)} is missing`, { hint: 'reinstall ebr (or run `npm run build` in a checkout)' });
+}
 
 /** The advisory lock key every catalog write transaction takes ('ebr' in ASCII). */
 const writerLock = 0x656272;
@@ -38,7 +53,7 @@ export class PgDb implements DbHandle {
     this.flag = new Int32Array(sab);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(new URL('./pg-worker.js', import.meta.url), {
+    this.worker = new Worker(workerFile(), {
       workerData: { url, ...(o.password !== undefined ? { password: o.password } : {}), flag: sab, port: port2, timeoutMs },
       transferList: [port2],
     });
