@@ -96,7 +96,7 @@ describe('ebr drill on SQLite', () => {
   });
 
   it('fails when the database itself was damaged before the backup (integrity_check finds it)', async () => {
-    const inst = makeInstance(path.join(t.dir, 'pages'));
+    const inst = makeInstance(path.join(t.dir, 'pages'), { sqliteCatalog: true });
     // A damaged b-tree page inside notes.db: the archive's digests are right, the data is not.
     const db = new Database(inst.notes);
     db.pragma('wal_checkpoint(TRUNCATE)');

@@ -122,7 +122,7 @@ const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('
 
 /** main, side and notes each a few MiB of random pages (several 4 MiB chunks each), parallelStreams 3. */
 function threeBigSpaces(dir: string, mib: number): TestInstance {
-  const inst = makeInstance(dir, { padMiB: mib });
+  const inst = makeInstance(dir, { sqliteCatalog: true, padMiB: mib });
   const db = new Database(inst.main);
   db.prepare('ATTACH DATABASE ? AS side').run(inst.side);
   db.prepare('ATTACH DATABASE ? AS notes').run(inst.notes);
@@ -135,7 +135,7 @@ function threeBigSpaces(dir: string, mib: number): TestInstance {
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
   db.close();
-  writeSqliteConfig(dir, { parallelStreams: 3, maxBlockMs: 10000 });
+  writeSqliteConfig(dir, { sqliteCatalog: true, parallelStreams: 3, maxBlockMs: 10000 });
   return inst;
 }
 
@@ -275,7 +275,7 @@ describe('parallel restore, the real command', () => {
   });
 
   it('a space whose stored bytes were damaged fails the restore; the live files stay as they were', async () => {
-    const inst = makeInstance(path.join(t.dir, 'fail'), { padMiB: 24 });
+    const inst = makeInstance(path.join(t.dir, 'fail'), { sqliteCatalog: true, padMiB: 24 });
     const b = await runEbr(['--config', inst.config, '--json', 'backup']);
     expect(b.code, b.stderr).toBe(0);
     const location = (JSON.parse(b.stdout) as { location: string }).location;

@@ -39,7 +39,7 @@ function catalogExec(inst: TestInstance, sql: string, ...args: unknown[]): void 
   }
 }
 async function freshInstance(name: string, target: 'tar' | 'dir' = 'tar'): Promise<{ inst: TestInstance; live: () => string[] }> {
-  const inst = makeInstance(path.join(t.dir, name), { target });
+  const inst = makeInstance(path.join(t.dir, name), { sqliteCatalog: true, target });
   const b = await runEbr(['--config', inst.config, 'backup', '--quiet']);
   expect(b.code, b.stderr).toBe(0);
   return { inst, live: () => [inst.main, inst.side, inst.notes].map(sha) };

@@ -55,7 +55,7 @@ describe('ebr catalog rebuild (tar target)', () => {
   const partialId = '20990101T000000Z-dead';
 
   beforeAll(async () => {
-    inst = makeInstance(t.dir);
+    inst = makeInstance(t.dir, { sqliteCatalog: true });
     ids = [await backup(inst)];
     query(inst.notes, "INSERT INTO note (body) VALUES ('after the first backup') RETURNING id");
     ids.push(await backup(inst));
@@ -186,7 +186,7 @@ describe('ebr catalog rebuild (dir target)', () => {
   afterAll(() => t.cleanup());
 
   it('rebuilds, verifies and restores a dir archive', async () => {
-    const inst = makeInstance(t.dir, { target: 'dir' });
+    const inst = makeInstance(t.dir, { target: 'dir', sqliteCatalog: true });
     const id = await backup(inst);
     removeCatalog(inst);
     const r = await runEbr(['--config', inst.config, '--json', 'catalog', 'rebuild']);

@@ -26,7 +26,7 @@ interface Shown {
 }
 
 function instanceWith(name: string, extra: string[], target: 'tar' | 'dir' = 'tar'): TestInstance {
-  const inst = makeInstance(path.join(t.dir, name), { target });
+  const inst = makeInstance(path.join(t.dir, name), { sqliteCatalog: true, target });
   const db = new Database(inst.main);
   db.exec('CREATE TABLE text (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
   const ins = db.prepare('INSERT INTO text (body) VALUES (?)');
@@ -35,7 +35,7 @@ function instanceWith(name: string, extra: string[], target: 'tar' | 'dir' = 'ta
     for (let i = 0; i < 20000; i++) ins.run(`${marker} row ${i} of a table whose rows look alike, as rows do`);
   })();
   db.close();
-  writeSqliteConfig(inst.dir, { ...(target === 'dir' ? { target } : {}), extra });
+  writeSqliteConfig(inst.dir, { sqliteCatalog: true, ...(target === 'dir' ? { target } : {}), extra });
   return inst;
 }
 
@@ -120,21 +120,21 @@ describe('encryption through the CLI', () => {
     const inst = instanceWith('e-wrong', [`encryption: { keyFile: ${keyFile} }`]);
     const { shown } = await backup(inst);
     const needs = shown.codec!.encryption!.keyId;
-    writeSqliteConfig(inst.dir, { extra: [`encryption: { keyFile: ${otherKey} }`] });
+    writeSqliteConfig(inst.dir, { sqliteCatalog: true, extra: [`encryption: { keyFile: ${otherKey} }`] });
     const into = path.join(inst.dir, 'restored-wrong');
     const wrong = await ebr(inst, 'restore', '--to', into);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toContain(needs);
     expect(wrong.stderr).not.toMatch(/\n\s+at /);
     expect(existsSync(into) ? readdirSync(into) : []).toEqual([]);
-    writeSqliteConfig(inst.dir, {});
+    writeSqliteConfig(inst.dir, { sqliteCatalog: true });
     const none = await ebr(inst, 'restore', '--to', into);
     expect(none.code).not.toBe(0);
     expect(none.stderr).toMatch(/encrypt/);
     expect(none.stderr).toContain(needs);
     expect(existsSync(into) ? readdirSync(into) : []).toEqual([]);
     // The right key again: it restores.
-    writeSqliteConfig(inst.dir, { extra: [`encryption: { keyFile: ${keyFile} }`] });
+    writeSqliteConfig(inst.dir, { sqliteCatalog: true, extra: [`encryption: { keyFile: ${keyFile} }`] });
     const right = await ebr(inst, 'restore', '--to', into);
     expect(right.code, right.stderr).toBe(0);
     restoredEqual(inst, into);

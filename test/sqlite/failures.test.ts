@@ -56,7 +56,7 @@ describe('sqlite: a flipped byte in the archive', () => {
   afterAll(() => t.cleanup());
   for (const target of ['tar', 'dir'] as const) {
     it(`is caught by verify and by restore, and the live files stay untouched (${target} target)`, async () => {
-      const inst = makeInstance(path.join(t.dir, target), { target });
+      const inst = makeInstance(path.join(t.dir, target), { sqliteCatalog: true, target });
       const b = await runEbr(['--config', inst.config, 'backup']);
       expect(b.code, b.stderr).toBe(0);
       expect((await runEbr(['--config', inst.config, 'verify'])).code).toBe(0);
@@ -84,7 +84,7 @@ describe('sqlite: ebr dies or is stopped inside the window', () => {
 
   for (const how of ['SIGKILL', 'SIGTERM'] as const) {
     it(`${how} frees the writer, and the backup ends up failed with its phase`, async () => {
-      const inst = makeInstance(path.join(t.dir, how));
+      const inst = makeInstance(path.join(t.dir, how), { sqliteCatalog: true });
       const writer = startWriter(inst);
       try {
         await waitFor('the writer to start', () => ((writer.status()?.seq ?? 0) > 50 ? true : undefined));
@@ -126,7 +126,7 @@ describe('sqlite: ebr dies or is stopped inside the window', () => {
   }
 
   it('maxBlockMs ends a long window: the backup fails naming it and the database is left running', async () => {
-    const inst = makeInstance(path.join(t.dir, 'maxblock'), { maxBlockMs: 300 });
+    const inst = makeInstance(path.join(t.dir, 'maxblock'), { sqliteCatalog: true, maxBlockMs: 300 });
     const writer = startWriter(inst);
     try {
       await waitFor('the writer to start', () => ((writer.status()?.seq ?? 0) > 50 ? true : undefined));
@@ -154,7 +154,7 @@ describe('sqlite: restore over a database in use', () => {
   const t = tempDir();
   afterAll(() => t.cleanup());
   it('is refused, naming the process, and --to DIR still works', async () => {
-    const inst = makeInstance(t.dir);
+    const inst = makeInstance(t.dir, { sqliteCatalog: true });
     expect((await runEbr(['--config', inst.config, 'backup'])).code).toBe(0);
     const holder = spawn(process.execPath, ['-e', `const D=require(${JSON.stringify(path.join(repoRoot, 'node_modules/better-sqlite3'))});const d=new D(${JSON.stringify(inst.side)});d.prepare('select 1').get();setInterval(()=>{},1000)`], { stdio: 'ignore' });
     try {

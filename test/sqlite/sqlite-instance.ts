@@ -13,7 +13,7 @@ export interface TestInstance {
 }
 
 /** main.db (ledger), side.db (mirror) and notes.db (free text), all in WAL mode; optional padding makes main bigger. */
-export function makeInstance(dir: string, options: { provider?: string; target?: 'tar' | 'dir'; maxBlockMs?: number; padMiB?: number } = {}): TestInstance {
+export function makeInstance(dir: string, options: { provider?: string; target?: 'tar' | 'dir'; maxBlockMs?: number; padMiB?: number; sqliteCatalog?: boolean } = {}): TestInstance {
   mkdirSync(dir, { recursive: true });
   const main = path.join(dir, 'main.db');
   const side = path.join(dir, 'side.db');
@@ -40,6 +40,7 @@ export function makeInstance(dir: string, options: { provider?: string; target?:
   const config = writeSqliteConfig(dir, {
     ...(options.provider ? { provider: options.provider } : {}),
     ...(options.target ? { target: options.target } : {}),
+    ...(options.sqliteCatalog ? { sqliteCatalog: true } : {}),
     maxBlockMs: options.maxBlockMs ?? 10000,
   });
   return { dir, config, main, side, notes };
@@ -55,6 +56,8 @@ export interface SqliteConfigOptions {
   schedule?: string;
   /** More keys of the instance, as YAML lines without the indentation (e.g. `compression: { type: zstd }`). */
   extra?: string[];
+  /** The catalog is the SQLite file even under the PostgreSQL-catalog switch (tests about that file). */
+  sqliteCatalog?: boolean;
 }
 
 /** ebr.yaml for instance `t` over main.db with side.db and notes.db attached, in dir; returns its path. */
@@ -63,7 +66,7 @@ export function writeSqliteConfig(dir: string, o: SqliteConfigOptions = {}): str
   writeFileSync(
     config,
     [
-      `catalog: ${catalogFor('./var/catalog.db')}`,
+      `catalog: ${o.sqliteCatalog ? './var/catalog.db' : catalogFor('./var/catalog.db')}`,
       'instances:',
       '  t:',
       '    adapter: sqlite',

@@ -9,7 +9,7 @@ describe('cli: bad input', () => {
   const t = tempDir();
   let inst: TestInstance;
   beforeAll(async () => {
-    inst = makeInstance(t.dir);
+    inst = makeInstance(t.dir, { sqliteCatalog: true });
     const b = await runEbr(['--config', inst.config, 'backup']);
     expect(b.code, b.stderr).toBe(0);
   });
@@ -135,7 +135,7 @@ describe('cli: two backups of one instance', () => {
   const t = tempDir();
   afterAll(() => t.cleanup());
   it('never overlap: the second is refused while the first holds the lock', async () => {
-    const inst = makeInstance(t.dir);
+    const inst = makeInstance(t.dir, { sqliteCatalog: true });
     const first = runEbr(['--config', inst.config, 'backup'], { env: { EBR_FAULT_HOLD_WINDOW_MS: '4000' } });
     await new Promise((r) => setTimeout(r, 1500));
     const second = await runEbr(['--config', inst.config, 'backup']);
