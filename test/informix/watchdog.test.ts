@@ -5,23 +5,17 @@
  * too, the next ebr command finds the journaled block and ends it. Both mark the backup failed. Against
  * the Informix stand-ins; the watchdog, the release command and the catalog are the real ones.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { writeInstanceConfig } from '../helpers/config-file.js';
+import { killLater, watchdogPid } from '../helpers/watchdog.js';
 import { runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { startInformixDouble, type InformixDouble } from './double/index.js';
 
 const tmp = tempDir('ebr-ifx-wd-');
-const pids: number[] = [];
+const { pids, killAll } = killLater();
 afterAll(() => {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killAll();
   tmp.cleanup();
 });
 
@@ -71,17 +65,9 @@ describe('Informix onmode -c block and the watchdog', () => {
 
   it('kill -9 of ebr and its watchdog: the server stays blocked until the next ebr command repairs it', async () => {
     const { db, config, ebr, exited } = await blockedBackup('both');
-    const wdDir = path.join(path.dirname(config), 'watchdog');
-    const watching = await waitFor('the watchdog journal', () => {
-      try {
-        const f = readdirSync(wdDir).find((n) => n.endsWith('.watching'));
-        return f ? (JSON.parse(readFileSync(path.join(wdDir, f), 'utf8')) as { pid: number }) : undefined;
-      } catch {
-        return undefined;
-      }
-    }, 10_000, 50);
-    pids.push(watching.pid);
-    process.kill(watching.pid, 'SIGKILL');
+    const watchdog = await watchdogPid(path.dirname(config));
+    pids.push(watchdog);
+    process.kill(watchdog, 'SIGKILL');
     ebr.kill('SIGKILL');
     await exited;
     // Nobody is left to unblock: the server stays blocked (the stand-in is only changed by a tool run).

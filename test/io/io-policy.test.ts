@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { needRoot } from '../helpers/root.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { makeInstance, writeSqliteConfig, type TestInstance } from '../sqlite/sqlite-instance.js';
@@ -126,7 +127,8 @@ function niceOf(pid: number, tid: string): number | undefined {
 }
 
 describe('io priority in this process', () => {
-  it.runIf(isRoot)('idle sets every thread to nice 19 with the idle class, and restore() puts both back', async () => {
+  it('idle sets every thread to nice 19 with the idle class, and restore() puts both back', async () => {
+    needRoot('raising a thread\'s niceness back');
     const nicesNow = () => new Set(readdirTasks(process.pid).map((tid) => niceOf(process.pid, tid)).filter((n) => n !== undefined));
     const before = nicesNow();
     expect(before.has(19)).toBe(false);

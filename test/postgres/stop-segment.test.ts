@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { needRoot } from '../helpers/root.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeOwnSegments } from '../../adapters/postgres/postgres-wal.js';
 import { EbrError } from '../../src/errors.js';
@@ -72,7 +73,8 @@ describe('storeOwnSegments on a pg_wal made by hand', () => {
     expect(await short.store.has(seg)).toBe(false);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('run as root, gives the log and its sidecar to the owner of the store directory', async () => {
+  it('run as root, gives the log and its sidecar to the owner of the store directory', async () => {
+    needRoot('chown of the stored log to another user');
     const f = fixture(seg, 'ready');
     mkdirSync(f.root);
     chownSync(f.root, 4242, 4243);
