@@ -19,6 +19,8 @@ export const errorCodes = {
   stream: { exit: 1 },
   archive: { exit: 1 },
   digestMismatch: { exit: 1 },
+  /** An incremental whose chain lost a backup: it cannot be restored (a failure, not a wrong argument). */
+  brokenChain: { exit: 1 },
   unsafePath: { exit: 1 },
   restore: { exit: 1 },
   logArchive: { exit: 1 },

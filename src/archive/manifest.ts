@@ -28,7 +28,34 @@ export interface ManifestMember {
    */
   fileOffset?: number;
   details?: Record<string, unknown>;
+  /** sha256 of every block of the member's data (Manifest.blockSize each), base64, one after another (block-digests.ts). */
+  blocks?: string;
+  /**
+   * In an incremental or differential backup: where each block of the file lies, as runs in block
+   * order. A run without `backup` is in this member's own body, its blocks one after another in the
+   * order the runs name them; a run with `backup` is blocks `at`… of that backup's body of the same
+   * member, which holds them itself. Absent: the body is the whole file.
+   */
+  parts?: BlockRun[];
+  /** The body as stored in this backup when it is not the whole file (only the changed blocks): its size and sha256. */
+  body?: { size: number; sha256: string };
 }
+
+export interface BlockRun {
+  /** The backup whose body holds these blocks; absent: this one. */
+  backup?: string;
+  /** Index of the run's first block within that body (blocks counted in the body, not the file). */
+  at: number;
+  /** Blocks in the run. */
+  count: number;
+}
+
+/** What a member's body in its own archive stream is: the whole file, or (incremental) only its changed blocks. */
+export function bodyOf(m: Pick<ManifestMember, 'size' | 'sha256' | 'body'>): { size: number; sha256: string } {
+  return m.body ?? { size: m.size, sha256: m.sha256 };
+}
+
+export type BackupType = 'full' | 'incr' | 'diff';
 
 export interface ManifestSpace {
   name: string;
@@ -60,6 +87,12 @@ export interface Manifest {
   /** How streams and meta files are stored (compression, encryption with the wrapped data key); absent: as they are. */
   codec?: StoredCodec;
   details?: Record<string, unknown>;
+  /** Bytes per block of every member's `blocks`; absent: no block digests were recorded. */
+  blockSize?: number;
+  /** full when absent. An incr's parent is the backup before it, a diff's the last full; `chain` every backup it reads blocks from. */
+  type?: BackupType;
+  parent?: string;
+  chain?: string[];
   spaces: ManifestSpace[];
   members: ManifestMember[];
 }

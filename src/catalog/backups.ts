@@ -43,6 +43,10 @@ export interface BackupRow {
   codec: string | null;
   /** Bytes of every space stream as stored (after the codec); null when a target could not tell. */
   stored_bytes: number | null;
+  /** full, incr or diff (schema 8; null: a full backup of an older ebr). */
+  type: string | null;
+  /** The backup an incr or diff was compared with, which a restore of it reads blocks from. */
+  parent_id: string | null;
 }
 
 export interface PhaseRow {

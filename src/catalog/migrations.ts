@@ -181,4 +181,11 @@ export const migrations: string[] = [
   ALTER TABLE locks ADD COLUMN heartbeat_at TEXT;
   ALTER TABLE locks ADD COLUMN expires_at TEXT;
   `,
+  // 8: incremental and differential backups: the type, and the backup whose blocks an incr (the one
+  // before it) or a diff (the last full) was compared with. Retention keeps every backup a kept one
+  // needs through this column; restore reads the chain the manifest names.
+  `
+  ALTER TABLE backups ADD COLUMN type TEXT;
+  ALTER TABLE backups ADD COLUMN parent_id TEXT;
+  `,
 ];

@@ -137,10 +137,10 @@ function recordRebuilt(cat: Catalog, b: FoundBackup & { targetType: string; loca
       .prepare(
         `INSERT INTO backups (id, instance, vendor, status, phase, started_at, finished_at, block_window_ms, window_steps, log_start, log_end, timeline,
            server, meta, snapshot_provider, target_type, location, bytes, members, runner_host, runner_pid, runner_start,
-           manifest_sha256, meta_sha256, rebuilt_at)
+           manifest_sha256, meta_sha256, rebuilt_at, type, parent_id)
          VALUES (@id, @instance, @vendor, 'complete', 'complete', @started_at, @finished_at, @block_window_ms, @window_steps, @log_start, @log_end, @timeline,
            @server, @meta, @snapshot_provider, @target_type, @location, @bytes, @members, @runner_host, @runner_pid, @runner_start,
-           @manifest_sha256, @meta_sha256, @rebuilt_at)`,
+           @manifest_sha256, @meta_sha256, @rebuilt_at, @type, @parent_id)`,
       )
       .run({
         id: m.backupId,
@@ -166,6 +166,8 @@ function recordRebuilt(cat: Catalog, b: FoundBackup & { targetType: string; loca
         manifest_sha256: b.manifestSha256,
         meta_sha256: JSON.stringify(b.metaSha256),
         rebuilt_at: now(),
+        type: m.type ?? 'full',
+        parent_id: m.parent ?? null,
       });
     const member = cat.db.prepare('INSERT INTO members (backup_id, space, name, size, sha256, stream, offset) VALUES (?, ?, ?, ?, ?, ?, ?)');
     const discovery = cat.db.prepare(

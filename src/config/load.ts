@@ -26,7 +26,11 @@ export interface InstanceConfig {
   target: TargetSettings;
   maxBlockMs: number;
   parallelStreams: number;
+  /** Bytes per block of the block digests (incremental backups, delta restore); 0: none recorded. */
+  blockSize: number;
   schedule?: string;
+  incrSchedule?: string;
+  diffSchedule?: string;
   logSchedule?: string;
   drillSchedule?: string;
   /** Which backups and logs retention keeps (src/schedule/retention-policy.ts). */
@@ -107,7 +111,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
     // Each provider and target declares its own keys: a typo is refused, not silently ignored.
     checkSection(targetKeys, inst.target, `${at}.target`, `a ${inst.target.type} target`, file);
     checkSection(snapshotKeys, inst.snapshot, `${at}.snapshot`, `a ${inst.snapshot.provider} snapshot`, file);
-    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', 'ioLimitMBps', 'ioPriority', 'logAgent', adapter.vendor]);
+    const known = new Set(['adapter', 'snapshot', 'target', 'maxBlockMs', 'parallelStreams', 'schedule', 'logSchedule', 'drillSchedule', 'retention', 'compression', 'encryption', 'ioLimitMBps', 'ioPriority', 'logAgent', 'blockSize', 'incrSchedule', 'diffSchedule', adapter.vendor]);
     for (const key of Object.keys(inst)) {
       if (!known.has(key)) {
         throw new EbrError('config', `${file}: unknown key ${at}.${key}`, {
@@ -116,7 +120,7 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
         });
       }
     }
-    for (const key of ['schedule', 'logSchedule', 'drillSchedule'] as const) {
+    for (const key of ['schedule', 'incrSchedule', 'diffSchedule', 'logSchedule', 'drillSchedule'] as const) {
       const expr = inst[key];
       if (expr !== undefined && !cron.validate(expr)) {
         throw new EbrError('config', `${file}: ${at}.${key} is ${JSON.stringify(expr)}, which is not a cron expression`, {
@@ -151,7 +155,10 @@ export function parseConfig(doc: unknown, file: string, env: NodeJS.ProcessEnv =
       ...(mirror ? { mirror } : {}),
       maxBlockMs: inst.maxBlockMs,
       parallelStreams: inst.parallelStreams,
+      blockSize: inst.blockSize,
       ...(inst.schedule ? { schedule: inst.schedule } : {}),
+      ...(inst.incrSchedule ? { incrSchedule: inst.incrSchedule } : {}),
+      ...(inst.diffSchedule ? { diffSchedule: inst.diffSchedule } : {}),
       ...(inst.logSchedule ? { logSchedule: inst.logSchedule } : {}),
       ...(inst.drillSchedule ? { drillSchedule: inst.drillSchedule } : {}),
       ...(inst.retention ? { retention: inst.retention } : {}),

@@ -1,5 +1,6 @@
 /** The shape of ebr.yaml, apart from each adapter's own key, which its adapter validates. */
 import { z } from 'zod';
+import { sizeSetting } from './sizes.js';
 
 const name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-", starting with a letter or digit');
 
@@ -93,6 +94,11 @@ export const instanceSchema = z
     /** The I/O class ebr's threads read with while streaming (ionice): idle, best-effort (lowest level) or normal. */
     ioPriority: z.enum(['idle', 'best-effort', 'normal']).default('idle'),
     logAgent: logAgentSchema.optional(),
+    /** Block digests of every file, the unit of incremental backups and delta restores (docs/incremental.md); 0 records none. */
+    blockSize: z.union([z.literal(0), sizeSetting()]).default(1 << 20),
+    /** cron for incremental / differential backups, beside `schedule`'s full ones. */
+    incrSchedule: z.string().optional(),
+    diffSchedule: z.string().optional(),
   })
   .passthrough();
 

@@ -25,7 +25,23 @@ export interface DaemonEvent {
 }
 
 export async function runDaemon(o: { config: Config; catalog: Catalog; signal: AbortSignal; log: (e: DaemonEvent) => void; listen?: string }): Promise<void> {
-  const scheduled = Object.values(o.config.instances).filter((i) => i.schedule);
+  const scheduled = Object.values(o.config.instances).filter((i) => i.schedule || i.incrSchedule || i.diffSchedule);
+  // Full, incremental and differential schedules of one instance: one backup at a time, the later one waits.
+  const backupRuns = scheduled.flatMap((instance) =>
+    (
+      [
+        ['full', instance.schedule, 'schedule'],
+        ['incr', instance.incrSchedule, 'incrSchedule'],
+        ['diff', instance.diffSchedule, 'diffSchedule'],
+      ] as const
+    ).flatMap(([type, expr, key]) => (expr ? [{ instance, type, expr, key }] : [])),
+  );
+  const queues = new Map<string, Promise<unknown>>();
+  const oneAtATime = (name: string, run: () => Promise<void>) => {
+    const next = (queues.get(name) ?? Promise.resolve()).then(run);
+    queues.set(name, next.catch(() => undefined));
+    return next;
+  };
   const logScheduled = Object.values(o.config.instances).filter((i) => i.logSchedule);
   const drillScheduled = Object.values(o.config.instances).filter((i) => i.drillSchedule);
   const groupScheduled = Object.values(o.config.groups).filter((g) => g.schedule);
@@ -50,10 +66,10 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
   const http = o.listen ? await serveStatus({ config: o.config, catalog: o.catalog, listen: o.listen }) : undefined;
   if (http) emit('-', 'listening', { url: http.url, metrics: `${http.url}metrics` });
   await refreshTextfile();
-  const tasks = scheduled.map((instance) => {
+  const tasks = backupRuns.map(({ instance, type, expr, key }) => {
     const task = cron.schedule(
-      instance.schedule!,
-      async () => {
+      expr,
+      () => oneAtATime(instance.name, async () => {
         // Every failure ends in an event and the daemon goes on: the next run is the retry (a full
         // target, a vanished mount, a server down). Nothing of a failed run is left open or running.
         try {
@@ -61,18 +77,18 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
           if (recovered.failedBackups.length || recovered.removedResources.length || recovered.problems.length) {
             emit(instance.name, 'recovered', { failedBackups: recovered.failedBackups, removed: recovered.removedResources, problems: recovered.problems });
           }
-          const r = await runBackup({ config: o.config, instance, catalog: o.catalog, signal: o.signal });
-          emit(instance.name, 'backup-complete', { backupId: r.backupId, bytes: r.bytes, blockWindowMs: Math.round(r.blockWindowMs * 10) / 10, ...(r.warnings ? { warnings: r.warnings } : {}) });
+          const r = await runBackup({ config: o.config, instance, catalog: o.catalog, signal: o.signal, type });
+          emit(instance.name, 'backup-complete', { backupId: r.backupId, type: r.type, ...(r.parent ? { parent: r.parent } : {}), bytes: r.bytes, blockWindowMs: Math.round(r.blockWindowMs * 10) / 10, ...(r.warnings ? { warnings: r.warnings } : {}) });
           const kept = await applyRetention(o.catalog, instance);
           if (kept.removed.length || kept.skipped || kept.refused || kept.logs?.removed.length || kept.logsError) emit(instance.name, 'retention', kept as unknown as Record<string, unknown>);
         } catch (err) {
           const e = asEbrError(err, 'internal', { instance: instance.name });
-          emit(instance.name, 'backup-failed', { error: e.message, hint: e.hint, backupId: e.context.backupId, phase: e.context.phase });
+          emit(instance.name, 'backup-failed', { error: e.message, hint: e.hint, backupId: e.context.backupId, phase: e.context.phase, type });
         }
-      },
-      { name: `ebr:${instance.name}`, noOverlap: true },
+      }),
+      { name: `ebr:${instance.name}:${type}`, noOverlap: true },
     );
-    emit(instance.name, 'scheduled', { schedule: instance.schedule, next: task.getNextRun()?.toISOString() });
+    emit(instance.name, 'scheduled', { [key]: expr, next: task.getNextRun()?.toISOString() });
     return task;
   });
   // A group's backup is its members' backups, inside one window; an event per member, named by the group too.

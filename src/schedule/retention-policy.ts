@@ -9,6 +9,8 @@
  *   days (ISO weeks, months) that have a backup;
  * - pinned (`ebr pin`) — always.
  * The newest backup is always kept, whatever the rules: retention never leaves an instance with none.
+ * A kept incremental or differential keeps its parent, and so up its chain: retention never leaves a
+ * kept backup that cannot be restored.
  */
 export interface RetentionRules {
   full?: number;
@@ -24,6 +26,10 @@ export interface Candidate {
   id: string;
   /** ISO time the backup started (its place in time for the rules). */
   startedAt: string;
+  /** The backup an incr or diff reads blocks from; absent for a full one. */
+  parent?: string;
+  /** full when absent. */
+  type?: string;
 }
 
 export interface Decision {
@@ -41,13 +47,20 @@ export function selectRetained(backups: Candidate[], rules: RetentionRules, pinn
   const sorted = [...backups].sort((a, b) => (a.startedAt === b.startedAt ? b.id.localeCompare(a.id) : b.startedAt.localeCompare(a.startedAt)));
   const why = new Map<string, string[]>(sorted.map((b) => [b.id, []]));
   const add = (id: string, reason: string) => why.get(id)!.push(reason);
+  // full: N counts full backups, as pgBackRest's retention-full does; the incrementals and differentials
+  // taken since the oldest of them stay with them.
+  const isFull = (b: Candidate) => (b.type ?? 'full') === 'full';
+  const fulls = sorted.filter(isFull);
+  const oldestKept = rules.full !== undefined ? fulls[Math.min(rules.full, fulls.length) - 1] : undefined;
+  const oldestKeptFull = oldestKept ? sorted.indexOf(oldestKept) : sorted.length;
   const hasBackupRule = rules.full !== undefined || rules.days !== undefined || rules.daily !== undefined || rules.weekly !== undefined || rules.monthly !== undefined;
 
   sorted.forEach((b, i) => {
     if (i === 0) add(b.id, 'the newest backup');
     if (pinned.has(b.id)) add(b.id, 'pinned');
     if (!hasBackupRule) add(b.id, 'no rule removes backups (only logDays is set)');
-    if (rules.full !== undefined && i < rules.full) add(b.id, `one of the newest ${rules.full} (full)`);
+    if (rules.full !== undefined && isFull(b) && fulls.indexOf(b) < rules.full) add(b.id, `one of the newest ${rules.full} full backups (full)`);
+    if (rules.full !== undefined && !isFull(b) && i < oldestKeptFull) add(b.id, `newer than the oldest of the newest ${rules.full} full backups (full)`);
     if (rules.days !== undefined && now.getTime() - Date.parse(b.startedAt) < rules.days * dayMs) add(b.id, `younger than ${rules.days} days (days)`);
   });
   const buckets: Array<[keyof RetentionRules, string, (d: Date) => string]> = [
@@ -66,6 +79,10 @@ export function selectRetained(backups: Candidate[], rules: RetentionRules, pinn
       seen.add(key);
       add(b.id, `the newest of ${unit} ${key} (${rule} ${n})`);
     }
+  }
+  // Newest first, so a parent (always older) has its reasons by the time it passes them up the chain.
+  for (const b of sorted) {
+    if (b.parent && why.get(b.id)!.length && why.has(b.parent)) add(b.parent, `the parent of kept backup ${b.id}, which reads blocks from it`);
   }
   return sorted.map((b) => {
     const reasons = why.get(b.id)!;

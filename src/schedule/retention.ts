@@ -48,7 +48,7 @@ export async function applyRetention(cat: Catalog, instance: InstanceConfig, o: 
   const now = o.now ?? new Date();
   const signal = o.signal ?? new AbortController().signal;
   const pinned = new Set(pinsOf(cat, instance.name).map((p) => p.backup_id));
-  const decisions = selectRetained(backups.map((b) => ({ id: b.id, startedAt: b.started_at })), rules, pinned, now);
+  const decisions = selectRetained(backups.map((b) => ({ id: b.id, startedAt: b.started_at, ...(b.parent_id ? { parent: b.parent_id } : {}), ...(b.type ? { type: b.type } : {}) })), rules, pinned, now);
   const goes = new Set(decisions.filter((d) => !d.keep).map((d) => d.id));
 
   if (o.dryRun) {

@@ -6,7 +6,7 @@
 import type { ArchiveWriter } from '../archive/archive-target.js';
 import { codecForBackup } from '../archive/codec/index.js';
 import { TargetWriteError } from '../archive/file-sink.js';
-import { manifestFormat, manifestText, sha256Of, type Manifest } from '../archive/manifest.js';
+import { manifestFormat, manifestText, sha256Of, type BackupType, type Manifest } from '../archive/manifest.js';
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { recordDiscovery, recordMembers, replaceDiscovery } from '../catalog/discovery.js';
@@ -26,6 +26,7 @@ import type { ProgressListener } from './progress.js';
 import { streamSpaces, type StreamIo } from './stream.js';
 import { checkTargetSpace, targetWriteFailure } from './target-space.js';
 import { journalArchive, type JournaledArchive } from './archive-journal.js';
+import { chainOf, chooseBase } from './backup-base.js';
 
 const phaseErrorCode: Record<string, ErrorCode> = {
   connect: 'connect',
@@ -49,6 +50,8 @@ export interface BackupOptions {
   onStart?: (backupId: string) => void;
   /** This backup is one member of a consistency group's backup (group-backup.ts). */
   group?: { id: string; name: string; members: string[]; barrier: GroupBarrier; maxBlockMs: number };
+  /** full (the default), incr (only blocks changed since the newest kept backup) or diff (since the newest full). */
+  type?: BackupType;
 }
 
 export interface BackupResult {
@@ -66,6 +69,11 @@ export interface BackupResult {
   warnings?: string[];
   /** What the stream's I/O policy did (rate-limit waits, threads given the I/O class). */
   io?: StreamIo;
+  /** full, incr or diff, as taken (an incr with nothing to compare with is taken full; warnings say why). */
+  type: BackupType;
+  parent?: string;
+  /** An incr's or diff's blocks: stored by this backup, of all the blocks compared. */
+  blocks?: { changed: number; total: number };
 }
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
@@ -113,10 +121,13 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const volumes = volumesOf(chunks);
     await phase('check-snapshot', () => provider.check({ backupId, chunks, volumes }, signal));
     // The codec is made before anything is blocked: a missing or malformed key fails the backup here.
-    const codec = await phase('check-target', async () => {
+    const { codec, chosen } = await phase('check-target', async () => {
       await checkTargetSpace(target, ref, spaces, ctx);
-      return codecForBackup(instance);
+      // The parent's manifest is read before the window too: an incr that cannot read it is taken full.
+      return { codec: await codecForBackup(instance), chosen: await chooseBase(cat, instance.name, o.type ?? 'full', target, ctx) };
     });
+    const parentId = chosen.base?.backupId;
+    updateBackup(cat, backupId, { type: chosen.type, ...(parentId ? { parent_id: parentId } : {}) });
 
     await phase('checkpoint', () => session.checkpoint(signal));
     // acquire (block + snapshot) and release (unblock) are journaled by the gate, which alone owns the window.
@@ -227,7 +238,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       await frozen.open?.(signal);
       // A sequential medium (tape) takes one space after another.
       const parallel = target.sequential ? 1 : instance.parallelStreams;
-      return streamSpaces({ spaces, snapshot: frozen, writer: w, codec, signal, context: ctx, parallel, mayVanish, io: { ...(instance.ioLimitMBps !== undefined ? { limitMBps: instance.ioLimitMBps } : {}), priority: instance.ioPriority }, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
+      return streamSpaces({ spaces, snapshot: frozen, writer: w, codec, signal, context: ctx, parallel, mayVanish, blockSize: instance.blockSize, ...(chosen.base ? { base: chosen.base } : {}), io: { ...(instance.ioLimitMBps !== undefined ? { limitMBps: instance.ioLimitMBps } : {}), priority: instance.ioPriority }, ...(o.onProgress ? { onProgress: o.onProgress } : {}) });
     });
 
     await phase('seal', async () => {
@@ -249,6 +260,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         log: { logStart: window.meta.logStart, logEnd: window.meta.logEnd, timeline: window.meta.timeline },
         metaFiles: metaFiles.map(([n]) => n),
         ...(codec.stored ? { codec: codec.stored } : {}),
+        ...(chosen.base ? { blockSize: chosen.base.blockSize } : instance.blockSize ? { blockSize: instance.blockSize } : {}),
+        ...(chosen.type !== 'full' ? { type: chosen.type, parent: parentId!, chain: chainOf(streamed.members) } : {}),
         ...(window.meta.details || streamed.vanished.length ? { details: { ...(window.meta.details ?? {}), ...(streamed.vanished.length ? { vanishedChunks: streamed.vanished } : {}) } } : {}),
         spaces: streamed.spaces,
         members: streamed.members,
@@ -288,7 +301,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       phases,
       meta: window.meta,
       io: streamed.io,
-      ...(streamed.io.warning ? { warnings: [streamed.io.warning] } : {}),
+      type: chosen.type,
+      ...(parentId ? { parent: parentId } : {}),
+      ...(streamed.blocks ? { blocks: streamed.blocks } : {}),
+      ...(streamed.io.warning || chosen.warning ? { warnings: [streamed.io.warning, chosen.warning].filter((w): w is string => !!w) } : {}),
     };
   } catch (err) {
     const e = asEbrError(err, 'internal', ctx);

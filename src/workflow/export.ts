@@ -96,9 +96,15 @@ function exportableBackup(cat: Catalog, id: string, instance: string): BackupRow
       context: { instance, backupId: backup.id },
     });
   }
+  if (backup.type === 'incr' || backup.type === 'diff') {
+    // Its files lie in the bodies of several backups; export packs one backup's streams as they are.
+    throw new EbrError('usage', `backup ${backup.id} is ${backup.type === 'incr' ? 'incremental' : 'differential'}: its files are assembled from the blocks of several backups, which export does not do`, {
+      hint: `export a full backup, or restore this one with \`ebr restore --backup ${backup.id} --to DIR\` and pack DIR`,
+      context: { instance, backupId: backup.id },
+    });
+  }
   return backup;
 }
-
 
 /** A space named `meta` or `manifest.json` would put two entries at one name; refused before anything is read. */
 function checkEntryNames(manifest: Manifest, members: ManifestMember[], ctx: ErrorContext): void {

@@ -16,7 +16,7 @@ import type { ArchiveReader, ReadSpaceOptions } from '../archive/archive-target.
 import type { Codec } from '../archive/codec.js';
 import { codecForReading } from '../archive/codec/index.js';
 import { spaceReadOptions } from '../archive/coded-space.js';
-import type { Manifest, ManifestMember } from '../archive/manifest.js';
+import { bodyOf, type Manifest, type ManifestMember } from '../archive/manifest.js';
 import { findBackup, type BackupRow } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { discoveryOf } from '../catalog/discovery.js';
@@ -33,6 +33,17 @@ import { adapterOf, instanceContext, targetOf } from './context.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 import { RestoreJournal, type StagedFile } from './restore-journal.js';
 import { DestinationGuard } from './restore-paths.js';
+import { BlockAssembly, differingBlocks, numberedBlocks } from './restore-blocks.js';
+import { digestOf, readFileChunks } from '../archive/digest-copy.js';
+import { lstat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+
+interface ChainBackup {
+  id: string;
+  reader: ArchiveReader;
+  manifest: Manifest;
+  codec: Codec;
+}
 
 export interface RestoreOptions {
   config: Config;
@@ -44,6 +55,8 @@ export interface RestoreOptions {
   until?: string;
   /** Stop at the backup's own consistency point (a group restore without --until). */
   toBackupEnd?: boolean;
+  /** Compare what is on disk with the backup by block digests and write only what differs. */
+  delta?: boolean;
   signal: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -57,6 +70,10 @@ export interface RestoreResult extends RestoreOutcome {
   targetDir?: string;
   /** The restore's row in the catalog (`ebr restores`). */
   restoreId: number;
+  /** Backups besides this one whose archives were read for blocks (an incremental's chain). */
+  chain?: string[];
+  /** --delta: files found identical on disk and left alone, and blocks written into files that differed. */
+  delta?: { unchangedFiles: number; changedBlocks: number; totalBlocks: number };
 }
 
 /** Everything a restore decides before it writes: the backup, its verified manifest, where each member goes. */
@@ -90,6 +107,7 @@ async function prepareRestore(o: RestoreOptions) {
   // The key is checked here, before anything is written: a wrong or missing one fails the restore now.
   const codec = await codecForReading(manifest.codec, instance);
   const meta = await readMeta(reader, manifest, backup, codec, ctx);
+  const chain = await chainOf(cat, instance, manifest, target, ctx);
   const targetDir = o.to ? path.resolve(o.to) : undefined;
   const plan: RestorePlan = {
     backupId: backup.id,
@@ -120,7 +138,36 @@ async function prepareRestore(o: RestoreOptions) {
   }
   // Spaces are read and staged parallelStreams at a time; a sequential medium (tape) gives one after another.
   const parallel = target.sequential ? 1 : instance.parallelStreams;
-  return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations, parallel };
+  return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations, parallel, chain };
+}
+
+/**
+ * The other backups an incremental reads blocks from, each with its reader, trusted manifest and codec.
+ * Every one must still be complete and kept: retention keeps them, but a catalog edited by hand or an
+ * archive removed outside ebr must fail here, before anything is written, naming the missing backup.
+ */
+async function chainOf(cat: Catalog, instance: InstanceConfig, manifest: Manifest, target: ReturnType<typeof targetOf>, ctx: Record<string, unknown>): Promise<Map<string, ChainBackup>> {
+  const chain = new Map<string, ChainBackup>();
+  const named = new Set(manifest.chain ?? []);
+  for (const m of manifest.members) {
+    for (const run of m.parts ?? []) {
+      if (run.backup && !named.has(run.backup)) throw damaged(`member ${m.name} reads blocks from backup ${run.backup}, which the manifest's chain does not name`, m.space, m.name, ctx);
+    }
+  }
+  for (const id of named) {
+    const row = cat.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as BackupRow | undefined;
+    const why = !row ? 'is not in the catalog' : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
+    if (why || !row) {
+      throw new EbrError('brokenChain', `backup ${String(ctx.backupId)} is ${manifest.type === 'diff' ? 'differential' : 'incremental'} and reads blocks from backup ${id}, which ${why}`, {
+        hint: 'nothing was written; restore a backup whose chain is whole (`ebr list` shows each backup\'s parent), or a full backup',
+        context: { ...ctx, needs: id },
+      });
+    }
+    const reader = await target.open({ instance: instance.name, backupId: id });
+    const m = trustedManifest(cat, row, await reader.readManifestFile(), { ...ctx, chainBackup: id });
+    chain.set(id, { id, reader, manifest: m, codec: await codecForReading(m.codec, instance) });
+  }
+  return chain;
 }
 
 /**
@@ -128,9 +175,11 @@ async function prepareRestore(o: RestoreOptions) {
  * what the adapter would run afterwards. Writes nothing and journals nothing.
  */
 export async function planRestore(o: RestoreOptions): Promise<{ backupId: string; mode: 'full' | 'partial'; spaces: string[]; targetDir?: string; roots: string[]; steps: PlanStep[] }> {
-  const { backup, reader, requested, mode, targetDir, restorer, toWrite, members, destinations, guard } = await prepareRestore(o);
+  const { backup, reader, manifest, requested, mode, targetDir, restorer, toWrite, members, destinations, guard, chain } = await prepareRestore(o);
   const steps: PlanStep[] = [
     noteStep('check', `backup ${backup.id}: the manifest and meta/ files match the digests the catalog recorded`),
+    ...[...chain.keys()].map((id) => noteStep('check', `backup ${id} of the chain (${manifest.type} backup ${backup.id} reads blocks from it): complete, kept, its manifest matches the catalog`)),
+    ...(o.delta ? [noteStep('check', 'every file on disk is compared with the backup block by block: identical files are left alone, others get only the blocks that differ (or the whole file when its size differs)')] : []),
     noteStep('check', `every write stays inside ${[...guard.rootDirs].join(', ')} and follows no symbolic link`),
     ...toWrite.flatMap((space) =>
       members
@@ -149,7 +198,7 @@ export async function planRestore(o: RestoreOptions): Promise<{ backupId: string
 
 export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
   const { catalog: cat, instance, signal } = o;
-  const { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, restorer, toWrite, members, guard, destinations, parallel } = await prepareRestore(o);
+  const { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, restorer, toWrite, members, guard, destinations, parallel, chain } = await prepareRestore(o);
   const restoreId = beginRestore(cat, { backupId: backup.id, instance: instance.name, mode, spaces: requested, ...(targetDir ? { targetDir } : {}), ...(until ? { until: until.toISOString() } : {}), runner: thisRunner() });
   const journal = new RestoreJournal(cat, restoreId, guard);
   const rctx = { ...ctx, restoreId };
@@ -159,6 +208,8 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     const meter = progressMeter('restore', members.reduce((a, m) => a + m.size, 0), o.onProgress);
     const staged: StagedFile[] = [];
     const directories: Array<{ dest: string; m: ManifestMember }> = [];
+    const delta = { unchangedFiles: 0, changedBlocks: 0, totalBlocks: 0 };
+    const chainRead = new Set<string>();
     await inParallel(
       largestFirst(toWrite, members),
       parallel,
@@ -167,7 +218,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
         const expected = members.filter((m) => m.space === space);
         // transient: staging hashes each piece and writes it with one write in flight, keeping none (restore-journal.ts).
         const read = { ...spaceReadOptions(manifest.spaces.find((s) => s.name === space), codec), transient: true };
-        await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal: stop, ctx: rctx });
+        await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal: stop, ctx: rctx, blockSize: manifest.blockSize, delta: o.delta ? delta : undefined, chain, chainRead });
       },
       { ...rctx, phase: 'restore' },
     );
@@ -185,7 +236,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
     setRestoreStep(cat, restoreId, 'cleanup');
     const kept = await journal.commit();
     finishRestore(cat, restoreId, 'complete', { outcome: `every file of ${members.length} verified and in place; the old files were removed${kept.length ? ` (kept for you: ${kept.join(', ')})` : ''}` });
-    return { backupId: backup.id, mode, spaces: requested, files: staged.length, bytes: meter.bytesDone, ...(targetDir ? { targetDir } : {}), ...outcome, restoreId };
+    return { backupId: backup.id, mode, spaces: requested, files: staged.length, bytes: meter.bytesDone, ...(targetDir ? { targetDir } : {}), ...outcome, restoreId, ...(chainRead.size ? { chain: [...chainRead].sort() } : {}), ...(o.delta ? { delta } : {}) };
   } catch (err) {
     const e = asEbrError(err, 'restore', rctx);
     const problems = await journal.rollback();
@@ -261,7 +312,7 @@ async function readMeta(reader: ArchiveReader, manifest: Manifest, backup: Backu
 }
 
 function toChunk(m: ManifestMember): ArchivedChunk {
-  const { stream: _s, offset: _o, fileOffset, ...chunk } = m;
+  const { stream: _s, offset: _o, fileOffset, blocks: _b, parts: _p, body: _y, ...chunk } = m;
   return fileOffset !== undefined ? { ...chunk, offset: fileOffset } : chunk;
 }
 
@@ -291,6 +342,13 @@ interface ExtractOptions {
   meter: { add(n: number, space?: string): void };
   signal: AbortSignal;
   ctx: Record<string, unknown>;
+  /** The manifest's block size (block digests recorded); absent: none. */
+  blockSize: number | undefined;
+  /** --delta: what is identical on disk is left alone; counts what was found. */
+  delta: { unchangedFiles: number; changedBlocks: number; totalBlocks: number } | undefined;
+  /** An incremental's other backups, by id; those whose streams were read are added to chainRead. */
+  chain: Map<string, ChainBackup>;
+  chainRead: Set<string>;
 }
 
 /** One space's members into verified temp files beside their destinations; a member the manifest does not list, or lists otherwise, stops the restore. */
@@ -301,7 +359,12 @@ async function extractSpace(o: ExtractOptions): Promise<void> {
   const tempKey = (m: ManifestMember) => (m.fileOffset === undefined ? o.destinations.get(m.name)! : `${o.destinations.get(m.name)!}.at-${m.fileOffset}`);
   const temps = journal.planTemps(o.expected.filter((m) => m.type !== 'directory').map(tempKey));
   const seen = new Set<string>();
-  for await (const { header, body } of o.reader.readSpace(space, signal, o.read)) {
+  // Files staged block by block: whole, or still waiting for blocks of older backups of the chain.
+  const done: Staging[] = [];
+  const pending: Staging[] = [];
+  // Block by block, a piece is kept while a block is gathered: the reader must not reuse its buffers.
+  const blockwise = !!o.blockSize && o.expected.some((m) => m.blocks && (m.parts || o.delta));
+  for await (const { header, body } of o.reader.readSpace(space, signal, blockwise ? { ...o.read, transient: false } : o.read)) {
     throwIfAborted(signal, { ...ctx, phase: 'restore', space });
     const m = byName.get(header.name);
     if (!m) throw damaged(`space ${space} holds a member ${JSON.stringify(header.name)} that the manifest does not list`, space, header.name, ctx);
@@ -322,15 +385,124 @@ async function extractSpace(o: ExtractOptions): Promise<void> {
       continue;
     }
     await journal.guard.check(dest);
-    const got = await journal.stageFile(temp, countedBytes(body, (n) => o.meter.add(n, space)), signal, m.name, { ...attributesOf(m), ...(m.mtimeMs !== undefined ? { mtimeMs: m.mtimeMs } : {}) });
+    const attrs = { ...attributesOf(m), ...(m.mtimeMs !== undefined ? { mtimeMs: m.mtimeMs } : {}) };
+    const counted = countedBytes(body, (n) => o.meter.add(n, space));
+    if (o.blockSize && m.blocks && (m.parts || o.delta)) {
+      const a = await assemble(o, m, dest, temp, counted);
+      if (a) (a.remaining ? pending : done).push(a);
+      continue;
+    }
+    if (o.delta && (await sameFile(dest, m, signal))) {
+      // Identical on disk (no block digests to compare by: the whole file's): only the archive's copy is checked.
+      await checkBody(counted, m, space, ctx, signal);
+      o.delta.unchangedFiles++;
+      o.directories.push({ dest, m });
+      continue;
+    }
+    const got = await journal.stageFile(temp, counted, signal, m.name, attrs);
     faultPoint('stage');
     o.staged.push(m.fileOffset === undefined ? { temp, dest, sideFiles: o.sideFilesOf?.(dest) ?? [] } : { temp, dest, sideFiles: [], range: { offset: m.fileOffset, size: m.size } });
     if (got.size !== m.size || got.sha256 !== m.sha256) {
       throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the catalog says ${m.size} bytes, ${m.sha256.slice(0, 16)}…)`, space, m.name, ctx);
     }
   }
+  // An incremental's blocks that lie in older backups: each backup's stream of this space read once.
+  for (const [id, from] of o.chain) {
+    const wanted = new Map(pending.flatMap((a) => { const needs = a.remoteNeeds().get(id); return needs ? [[a.m.name, { a, needs }] as const] : []; }));
+    if (!wanted.size) continue;
+    const fromSpace = from.manifest.spaces.find((sp) => sp.name === space);
+    if (!fromSpace) throw damaged(`backup ${id} of the chain has no space ${space}`, space, [...wanted.keys()][0]!, ctx);
+    o.chainRead.add(id);
+    let left = wanted.size;
+    for await (const { header, body } of from.reader.readSpace(space, signal, spaceReadOptions(fromSpace, from.codec))) {
+      const w = wanted.get(header.name);
+      if (!w) continue;
+      for await (const [j, block] of numberedBlocks(countedBytes(body, (n) => o.meter.add(n, space)), o.blockSize!)) {
+        const i = w.needs.get(j);
+        if (i !== undefined && !(await w.a.write(i, block))) throw damaged(`block ${i} of member ${header.name} of space ${space}, read from backup ${id}, does not match its digest`, space, header.name, ctx);
+      }
+      await w.a.closeHandles();
+      if (--left === 0) break;
+    }
+    for (const { a } of wanted.values()) {
+      if (a.remoteNeeds().has(id)) throw damaged(`member ${a.m.name} of space ${space} lacks blocks that backup ${id} of its chain should hold`, space, a.m.name, ctx);
+    }
+  }
+  for (const a of [...done, ...pending]) {
+    if (a.remaining) throw damaged(`member ${a.m.name} of space ${space} lacks ${a.remaining} block(s)`, space, a.m.name, ctx);
+    o.staged.push(...(await a.finish({ ...attributesOf(a.m), ...(a.m.mtimeMs !== undefined ? { mtimeMs: a.m.mtimeMs } : {}) }, a.whole ? (o.sideFilesOf?.(a.dest) ?? []) : [])));
+    faultPoint('stage');
+  }
   const missing = o.expected.filter((m) => !seen.has(m.name));
   if (missing.length) throw damaged(`space ${space} lacks ${missing.length} member(s) the manifest lists, first ${missing[0]!.name}`, space, missing[0]!.name, ctx);
+}
+
+type Staging = BlockAssembly & { whole: boolean };
+
+/**
+ * One file staged block by block from its own body: an incremental's (its other blocks follow from the
+ * chain) or a delta restore's. Returns undefined when --delta found the file identical on disk.
+ */
+async function assemble(o: ExtractOptions, m: ManifestMember, dest: string, temp: string, body: AsyncIterable<Buffer>): Promise<Staging | undefined> {
+  const { space, ctx, signal } = o;
+  const bs = o.blockSize!;
+  const differ = o.delta ? await differingBlocks(dest, m, bs, signal) : undefined;
+  if (o.delta && differ && !differ.some(Boolean)) {
+    await checkBody(body, m, space, ctx, signal);
+    o.delta.unchangedFiles++;
+    o.directories.push({ dest, m });
+    return undefined;
+  }
+  // Runs of changed blocks go into the file in place; not where old side files (a -wal) must go with it.
+  const ranges = !!differ && !(await anyExists(o.sideFilesOf?.(dest) ?? []));
+  const a = Object.assign(new BlockAssembly(m, dest, bs, ranges ? differ : undefined), { whole: !ranges });
+  if (o.delta) {
+    o.delta.totalBlocks += a.total;
+    o.delta.changedBlocks += a.remaining;
+  }
+  if (ranges) {
+    const temps = o.journal.planTemps(a.runs().map((r) => `${dest}.blocks-${r.first}`));
+    await a.rangesInto([...temps.values()]);
+    o.directories.push({ dest, m });
+  } else {
+    await o.journal.ensureDir(path.dirname(temp));
+    await a.wholeInto(temp);
+  }
+  const own = a.ownIndices();
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const [j, block] of numberedBlocks(body, bs)) {
+    hash.update(block);
+    size += block.length;
+    const i = own[j];
+    if (i === undefined) break;
+    if (!(await a.write(i, block))) throw damaged(`block ${i} of member ${m.name} of space ${space} does not match its digest`, space, m.name, ctx);
+  }
+  const want = bodyOf(m);
+  const got = hash.digest('hex');
+  if (size !== want.size || got !== want.sha256) throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${size} bytes, sha256 ${got.slice(0, 16)}…; the catalog says ${want.size} bytes, ${want.sha256.slice(0, 16)}…)`, space, m.name, ctx);
+  await a.closeHandles();
+  return a;
+}
+
+/** Reads a member's body to its end and checks it against the manifest (a delta restore that writes none of it). */
+async function checkBody(body: AsyncIterable<Buffer>, m: ManifestMember, space: string, ctx: Record<string, unknown>, signal: AbortSignal): Promise<void> {
+  const got = await digestOf(body, signal);
+  const want = bodyOf(m);
+  if (got.size !== want.size || got.sha256 !== want.sha256) throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the catalog says ${want.size} bytes, ${want.sha256.slice(0, 16)}…)`, space, m.name, ctx);
+}
+
+/** dest holds exactly the member's bytes (compared by the whole file's digest; a range over its range). */
+async function sameFile(dest: string, m: ManifestMember, signal: AbortSignal): Promise<boolean> {
+  const st = await lstat(dest).catch(() => undefined);
+  if (!st || !(st.isFile() || st.isBlockDevice()) || (m.fileOffset === undefined && st.size !== m.size)) return false;
+  const got = await digestOf(readFileChunks(dest, signal, m.fileOffset ?? 0, m.size), signal).catch(() => undefined);
+  return got?.size === m.size && got.sha256 === m.sha256;
+}
+
+async function anyExists(paths: string[]): Promise<boolean> {
+  for (const p of paths) if (await lstat(p).then(() => true, () => false)) return true;
+  return false;
 }
 
 function damaged(message: string, space: string, member: string, ctx: Record<string, unknown>): EbrError {

@@ -17,11 +17,13 @@ import type { ArchiveWriter, ClosedSpace, MemberHeader } from '../archive/archiv
 import type { Codec } from '../archive/codec.js';
 import type { ManifestMember, ManifestSpace } from '../archive/manifest.js';
 import { readFileChunks } from '../archive/digest-copy.js';
+import { BlockHasher, encodeBlocks, hashingBlocks } from '../archive/block-digests.js';
 import { TargetWriteError } from '../archive/file-sink.js';
 import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Space } from '../model.js';
 import type { Snapshot } from '../snapshot/snapshot-provider.js';
 import { SmallFilePrefetch } from './small-file-prefetch.js';
+import { memberKey, streamChangedBlocks, type BlockBase } from './stream-blocks.js';
 import { targetWriteFailure } from './target-space.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 import { RateLimiter, type Clock } from '../util/rate-limit.js';
@@ -35,6 +37,8 @@ export interface StreamResult {
   vanished: string[];
   /** What the I/O policy did: how often the rate limit held the reads back, and which threads got the class. */
   io: StreamIo;
+  /** An incremental's blocks: stored in this backup, and in all the files compared with the parent. */
+  blocks?: { changed: number; total: number };
 }
 
 export interface StreamIo {
@@ -75,6 +79,10 @@ export async function streamSpaces(o: {
   onProgress?: ProgressListener;
   context: { instance: string; backupId: string };
   io?: IoPolicy;
+  /** Bytes per block of the block digests recorded for every file; absent or 0: none. */
+  blockSize?: number;
+  /** An incremental or differential backup: the backup whose blocks are compared (its block size is used). */
+  base?: BlockBase;
 }): Promise<StreamResult> {
   // Before the first stat: those run on the threadpool too.
   const priority = await applyIoPriority(o.io?.priority ?? 'normal');
@@ -102,6 +110,8 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
   const meter = progressMeter('stream', bytesTotal, o.onProgress);
   const results: Array<{ space: ManifestSpace; members: ManifestMember[] }> = [];
   const queue = [...o.spaces].sort((a, b) => total(b) - total(a));
+  const blockSize = o.base?.blockSize ?? (o.blockSize || undefined);
+  const blockStats = { changed: 0, total: 0 };
 
   // One signal for this phase's streams: the caller's (SIGINT/SIGTERM) or the first stream's failure.
   const stop = new AbortController();
@@ -132,7 +142,13 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
   const order = new Map(o.spaces.map((s, i) => [s.name, i]));
   results.sort((a, b) => order.get(a.space.name)! - order.get(b.space.name)!);
   const io: StreamIo = { ...(limitMBps !== undefined ? { limitMBps } : {}), waits: limiter?.stats.waits ?? 0, waitedMs: Math.round(limiter?.stats.waitedMs ?? 0), limitedBytes: limiter?.stats.bytes ?? 0, priority: 'normal', threads: 0 };
-  return { spaces: results.map((r) => r.space), members: results.flatMap((r) => r.members), bytes: meter.bytesDone, vanished: [...vanished], io };
+  return { spaces: results.map((r) => r.space), members: results.flatMap((r) => r.members), bytes: meter.bytesDone, vanished: [...vanished], io, ...(o.base ? { blocks: blockStats } : {}) };
+
+  /** The parent's member a file is compared with, block by block: a file there too, with blocks, at the same range. */
+  function parentOf(c: Chunk) {
+    const p = o.base?.members.get(memberKey(c.space, c.name));
+    return p && p.type === 'file' && p.blocks && p.fileOffset === c.offset ? p : undefined;
+  }
 
   function total(s: Space): number {
     return s.chunks.reduce((a, c) => a + (sizes.get(c.name) ?? 0), 0);
@@ -159,7 +175,8 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
     const members: ManifestMember[] = [];
     let closed: ClosedSpace;
     // A byte range is read by itself below: prefetching would read its whole file or device.
-    const files = space.chunks.filter((c) => c.type === 'file' && c.offset === undefined && !vanished.has(c.name));
+    // Nor a file compared with its parent block by block: it is read by streamChangedBlocks.
+    const files = space.chunks.filter((c) => c.type === 'file' && c.offset === undefined && !vanished.has(c.name) && !parentOf(c));
     const prefetch = new SmallFilePrefetch(
       files.map((c) => ({ key: c.name, path: o.snapshot.pathOf(c), size: sizes.get(c.name)! })),
       undefined,
@@ -177,19 +194,35 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
         ...pick(chunk),
       };
       try {
-        let written;
         if (chunk.type === 'file') {
+          const limit = (read: AsyncIterable<Buffer>) => (limiter ? limiter.throttle(read, signal) : read);
+          const throttle = (read: AsyncIterable<Buffer>) => faultGate(countedBytes(limit(read), (n) => meter.add(n, space.name)), signal);
+          const parent = parentOf(chunk);
+          if (o.base && parent) {
+            const r = await streamChangedBlocks({ file: o.snapshot.pathOf(chunk), ...(chunk.offset !== undefined ? { start: chunk.offset } : {}), size: header.size, header, parent, base: o.base, out, throttle, limit, signal });
+            blockStats.changed += r.changed;
+            blockStats.total += r.total;
+            members.push({ space: space.name, ...header, path: chunk.path, ...r.member, stream: '', offset: r.written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
+            continue;
+          }
           // Only a file has bytes to read: a source made for a directory would hold it open, unread, for good.
           const whole = prefetch.take(chunk.name);
           const read = whole ? once(whole) : readFileChunks(o.snapshot.pathOf(chunk), signal, chunk.offset, chunk.offset !== undefined ? header.size : undefined);
           // Each buffer waits for its bytes' turn: the file stream reads no further ahead than its buffer
           // meanwhile, and the prefetch of small files no more than its few files, so reads keep the rate.
-          const source = limiter ? limiter.throttle(read, signal) : read;
-          written = await out.addFile(header, faultGate(countedBytes(source, (n) => meter.add(n, space.name)), signal), signal);
+          // The block digests are taken on the way, from the same buffers: every byte is still read once.
+          const hasher = blockSize ? new BlockHasher(blockSize) : undefined;
+          const written = await out.addFile(header, throttle(hasher ? hashingBlocks(read, hasher) : read), signal);
+          const digests = hasher?.finish();
+          if (o.base) {
+            blockStats.changed += digests!.length;
+            blockStats.total += digests!.length;
+          }
+          members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, ...(digests ? { blocks: encodeBlocks(digests) } : {}), stream: '', offset: written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
         } else {
-          written = await out.addEntry(header);
+          const written = await out.addEntry(header);
+          members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
         }
-        members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
       } catch (err) {
         // Stopped from outside or by a sibling's failure: say why, not just that a read was aborted.
         if (signal.aborted) throwIfAborted(signal, ctx);

@@ -47,6 +47,12 @@ export async function runVerify(o: {
     if (!problem && !(data instanceof Error)) problem = await codec.decodeBuffer(data, `meta/${name}`).then(() => undefined, (err: Error) => err.message);
     if (problem) damaged.push({ space: '(meta)', member: name, problem });
   }
+  // An incremental restores only with every backup of its chain: each must still be complete and kept.
+  for (const id of manifest.chain ?? []) {
+    const row = o.catalog.db.prepare('SELECT status, removed_at FROM backups WHERE id = ?').get(id) as { status: string; removed_at: string | null } | undefined;
+    const why = !row ? 'is not in the catalog' : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
+    if (why) damaged.push({ space: '(chain)', member: id, problem: `this ${manifest.type} backup reads blocks from backup ${id}, which ${why}` });
+  }
   const recorded = new Map(membersOf(o.catalog, backup.id).map((m) => [m.name, m]));
   const meter = progressMeter('verify', manifest.members.reduce((a, m) => a + m.size, 0), o.onProgress);
   let members = 0;
@@ -65,8 +71,9 @@ export async function runVerify(o: {
         members++;
         const got = await digestOf(countedBytes(body, (n) => meter.add(n, space.name)), o.signal);
         // The catalog's digest where it has one: an edited manifest must not make damaged bytes look right.
-        const want = recorded.get(m.name) ?? m;
-        const by = recorded.has(m.name) ? 'the catalog recorded' : 'manifest says';
+        // An incremental's body holds only its changed blocks: its digest is the (catalog-checked) manifest's.
+        const want = m.body ?? recorded.get(m.name) ?? m;
+        const by = m.body ? 'the manifest says (changed blocks only)' : recorded.has(m.name) ? 'the catalog recorded' : 'manifest says';
         if (got.size !== want.size) damaged.push({ space: space.name, member: m.name, problem: `size ${got.size}, ${by} ${want.size}` });
         else if (got.sha256 !== want.sha256) damaged.push({ space: space.name, member: m.name, problem: `sha256 ${got.sha256}, ${by} ${want.sha256}` });
       }

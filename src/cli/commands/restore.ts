@@ -15,9 +15,10 @@ export function register(program: Command): void {
     .option('-p, --partial <space...>', 'restore only these spaces (critical spaces are refused)')
     .option('--to <dir>', 'restore into this directory instead of the instance\'s own paths')
     .option('--until <time>', 'roll forward to this time (ISO 8601 or YYYY-MM-DD HH:MM:SS[±HH:MM]; local time without an offset)')
+    .option('--delta', 'compare the files on disk with the backup block by block and write only what differs (identical files are left alone)')
     .option('--dry-run', 'print every file it would read and write and every statement and command it would run, in order; change nothing')
     .option('-g, --group <name>', 'restore every member of one group backup (--backup GROUP-ID, default the newest complete one) to one instant; --to DIR puts member M under DIR/M')
-    .action(async (opts: { instance?: string; backup: string; partial?: string[]; to?: string; until?: string; dryRun?: boolean; group?: string }, cmd: Command) => {
+    .action(async (opts: { instance?: string; backup: string; partial?: string[]; to?: string; until?: string; dryRun?: boolean; group?: string; delta?: boolean }, cmd: Command) => {
       const cli = cliOf(cmd);
       if (opts.group) {
         if (opts.instance || opts.partial || opts.dryRun) throw new EbrError('usage', '--group takes no --instance, --partial or --dry-run', { hint: 'a group is restored whole; restore one member with --instance' });
@@ -41,6 +42,7 @@ export function register(program: Command): void {
         ...(opts.partial ? { partial: opts.partial } : {}),
         ...(opts.to ? { to: opts.to } : {}),
         ...(opts.until ? { until: opts.until } : {}),
+        ...(opts.delta ? { delta: true } : {}),
         signal: cli.signal,
       };
       if (opts.dryRun) {
@@ -54,6 +56,8 @@ export function register(program: Command): void {
         [
           `restored ${r.mode === 'partial' ? `space ${r.spaces.join(', ')}` : 'every space'} of backup ${r.backupId}${r.targetDir ? ` into ${r.targetDir}` : ''}`,
           `  ${r.files} files, ${bytes(r.bytes)}, every digest checked before anything was replaced`,
+          ...(r.chain ? [`  blocks read from the chain: ${r.chain.join(', ')}`] : []),
+          ...(r.delta ? [`  delta: ${r.delta.unchangedFiles} file(s) identical on disk left alone; ${r.delta.changedBlocks} of ${r.delta.totalBlocks} blocks of the others written`] : []),
           ...r.notes.map((n) => `  ${n}`),
         ].join('\n'),
       );
