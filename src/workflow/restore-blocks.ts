@@ -138,14 +138,16 @@ export class BlockAssembly {
 
   /** Once whole: attributes on the whole-file temp, handles closed; what the swap must place. */
   async finish(attrs: FileAttributes & { mtimeMs?: number }, sideFiles: string[]): Promise<StagedFile[]> {
-    const whole = this.sinks.find((s) => !s.range);
-    if (whole) {
-      const fh = await this.handleOf(whole.temp);
+    const wholeSink = this.sinks.find((s) => !s.range);
+    if (wholeSink) {
+      const fh = await this.handleOf(wholeSink.temp);
       await setOnHandle(fh, attrs);
       if (attrs.mtimeMs !== undefined) await fh.utimes(new Date(), new Date(attrs.mtimeMs));
     }
     await this.closeHandles();
-    return this.sinks.map((s) => (s.range ? { temp: s.temp, dest: this.dest, sideFiles: [], range: s.range } : { temp: s.temp, dest: this.dest, sideFiles }));
+    // A chunk that is a byte range of its file or device is written back at its offset, whole or in runs.
+    const whole = (s: Sink): StagedFile => (this.m.fileOffset !== undefined ? { temp: s.temp, dest: this.dest, sideFiles: [], range: { offset: this.m.fileOffset, size: this.m.size } } : { temp: s.temp, dest: this.dest, sideFiles });
+    return this.sinks.map((s) => (s.range ? { temp: s.temp, dest: this.dest, sideFiles: [], range: s.range } : whole(s)));
   }
 
   private async handleOf(temp: string): Promise<FileHandle> {

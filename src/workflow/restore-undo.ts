@@ -113,6 +113,7 @@ export async function commitJournal(rows: JournalRow[]): Promise<string[]> {
     if (r.op === 'place-range') {
       // The range is written; its old bytes (and a temp a crash left) are no longer needed.
       for (const p of [r.details.saved, r.details.temp]) if (typeof p === 'string') await rm(p, { force: true });
+      faultPoint('cleanup');
       continue;
     }
     const aside = r.details.aside as string | null | undefined;

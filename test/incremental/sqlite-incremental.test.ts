@@ -4,12 +4,12 @@
  * backup of the same state), a damaged block of an older backup fails the restore before anything is
  * replaced, a chain that lost a backup is refused, and retention keeps every backup a kept one needs.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, tempDir } from '../helpers/env.js';
+import { ebrLeftovers, sha256File } from '../helpers/files.js';
 import { integrity, makeInstance } from '../sqlite/sqlite-instance.js';
 
 const t = tempDir('ebr-incr-');
@@ -18,7 +18,7 @@ const main = path.join(dir, 'main.db');
 const mib = 1 << 20;
 let config: string;
 
-const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
+const sha = sha256File;
 const ebr = (...args: string[]) => runEbr(['--config', config, ...args], { timeoutMs: 300_000 });
 
 async function ok(...args: string[]) {
@@ -180,6 +180,22 @@ describe('incremental and differential backups', () => {
     } finally {
       db.close();
     }
+  });
+
+  it('an in-place restore of an incremental killed while it assembles blocks leaves the files as they were', async () => {
+    const before = sha(main);
+    for (const at of ['stage-block:2', 'stage:1', 'swap:1']) {
+      const r = await runEbr(['--config', config, 'restore', '--backup', ids.incr1!, '--quiet'], { env: { EBR_FAULT_KILL_AT: at }, timeoutMs: 300_000 });
+      expect(r.code, at).not.toBe(0);
+      const next = await ok('restores', '--json');
+      expect((JSON.parse(next.stdout) as Array<{ status: string }>)[0]!.status, at).toBe('rolled-back');
+      expect(sha(main), at).toBe(before);
+      expect(ebrLeftovers(dir), at).toEqual([]);
+    }
+    // Not killed, it puts the incremental's state in place.
+    await ok('restore', '--backup', ids.incr1!, '--quiet');
+    expect(sha(main)).toBe(states.incr1);
+    expect(integrity(main)).toBe('ok');
   });
 
   it('--type takes full, incr or diff only', async () => {

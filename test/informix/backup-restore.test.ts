@@ -39,17 +39,6 @@ const plannedCommands = (steps: Step[]) => steps.filter((s) => s.kind === 'comma
 /** The runs since `from`, as `tool arg…` (an argument with a blank stays one word: `-t 2026-… 12:00:00`). */
 const since = (from: number) => db.commands().slice(from);
 const disks = () => db.disks.map((d) => readFileSync(d));
-/** Every byte of both disks outside the given chunks' ranges. */
-function outside(chunks: number[], images: Buffer[]): Buffer[] {
-  return images.map((img, i) => {
-    const keep = Buffer.from(img);
-    for (const c of chunks) {
-      const r = db.range(c);
-      if (r.file === db.disks[i]) keep.fill(0, r.start, r.end);
-    }
-    return keep;
-  });
-}
 /** Overwrites both disks whole with a pattern: chunks, the gaps between them and the tails. */
 function scribble(tag: number) {
   for (const d of db.disks) {
@@ -245,7 +234,7 @@ describe('Informix through the CLI (stand-ins)', () => {
 
   it('restores datadbs warm: its two chunks back at their offsets, then onbar -r -e -p datadbs and onbar -r -l — as planned; no other byte touched', async () => {
     scribble(0x5a);
-    const before = disks();
+    const outsideBefore = db.outside([2, 3]);
     const plan = json<{ steps: Step[] }>(await ebr(['--json', 'restore', '--backup', first.backupId, '--partial', 'datadbs', '--dry-run']));
     const from = db.runs().length;
     json(await ebr(['--json', 'restore', '--backup', first.backupId, '--partial', 'datadbs']));
@@ -253,7 +242,7 @@ describe('Informix through the CLI (stand-ins)', () => {
     expect(since(from)).toEqual(['onstat -', 'onbar -r -e -p datadbs', 'onbar -r -l']);
     expect(db.bytes(2)).toEqual(atBackup[2]);
     expect(db.bytes(3)).toEqual(atBackup[3]);
-    expect(outside([2, 3], disks())).toEqual(outside([2, 3], before));
+    expect(db.outside([2, 3])).toEqual(outsideBefore);
     // ON-Bar found the chunks already put back when it ran.
     const warm = db.state().restores.find((x) => x.kind === 'warm-physical')!;
     expect([warm.chunks!['2'], warm.chunks!['3']]).toEqual([sha(atBackup[2]!), sha(atBackup[3]!)]);
@@ -275,7 +264,7 @@ describe('Informix through the CLI (stand-ins)', () => {
     });
     scribble(0x33);
     rmSync(db.files.ixbar);
-    const before = disks();
+    const outsideBefore = db.outside([1, 2, 3, 5]);
     const plan = json<{ steps: Step[] }>(await ebr(['--json', 'restore', '--backup', first.backupId, '--dry-run']));
     expect(plan.steps.some((s) => s.kind === 'write' && s.text.startsWith(`${db.files.ixbar} `))).toBe(true);
     const from = db.runs().length;
@@ -283,7 +272,7 @@ describe('Informix through the CLI (stand-ins)', () => {
     expect(since(from)).toEqual(plannedCommands(plan.steps));
     expect(since(from)).toEqual(['onstat -', 'onbar -b -l -s', 'onbar -r -e']);
     for (const c of [1, 2, 3, 5]) expect(db.bytes(c), `chunk ${c}`).toEqual(atBackup[c]);
-    expect(outside([1, 2, 3, 5], disks())).toEqual(outside([1, 2, 3, 5], before));
+    expect(db.outside([1, 2, 3, 5])).toEqual(outsideBefore);
     const cold = db.state().restores.at(-1)!;
     expect(cold).toMatchObject({ kind: 'cold', until: null, salvaged: true });
     expect(cold.chunks).toMatchObject(Object.fromEntries([1, 2, 3, 5].map((c) => [String(c), sha(atBackup[c]!)])));

@@ -5,12 +5,12 @@
  * exactly what they were before, integrity_check says ok, no `.ebr-*` entry is left beside them, and
  * the restore's row says which outcome it was.
  */
-import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, tempDir } from '../helpers/env.js';
+import { ebrLeftovers, sha256File } from '../helpers/files.js';
 import { integrity, makeInstance, type TestInstance } from '../sqlite/sqlite-instance.js';
 
 const t = tempDir('ebr-restore-kill-');
@@ -20,9 +20,8 @@ let backupState: string[];
 let beforeState: string[];
 const pristine = path.join(t.dir, 'pristine');
 
-const sha = (f: string) => createHash('sha256').update(readFileSync(f)).digest('hex');
-const state = () => files.map(sha);
-const leftovers = () => readdirSync(inst.dir).filter((n) => n.includes('.ebr-'));
+const state = () => files.map(sha256File);
+const leftovers = () => ebrLeftovers(inst.dir);
 
 beforeAll(async () => {
   inst = makeInstance(path.join(t.dir, 'db'), { padMiB: 240 });

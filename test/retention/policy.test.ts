@@ -87,6 +87,38 @@ describe('retention rules', () => {
     expect(windowAnchor(b, 1, new Date('2026-02-16T00:00:00Z'))).toBe('x3');
     expect(windowAnchor([], 1, now)).toBeUndefined();
   });
+
+  describe('with incremental and differential backups', () => {
+    // A week: a full on Sunday, incrementals Monday–Wednesday, a diff on Thursday, a full on Friday, an incr Saturday.
+    const week: Candidate[] = [
+      { id: 'full-sun', startedAt: '2026-02-08T02:00:00Z', type: 'full' },
+      { id: 'incr-mon', startedAt: '2026-02-09T02:00:00Z', type: 'incr', parent: 'full-sun' },
+      { id: 'incr-tue', startedAt: '2026-02-10T02:00:00Z', type: 'incr', parent: 'incr-mon' },
+      { id: 'incr-wed', startedAt: '2026-02-11T02:00:00Z', type: 'incr', parent: 'incr-tue' },
+      { id: 'diff-thu', startedAt: '2026-02-12T02:00:00Z', type: 'diff', parent: 'full-sun' },
+      { id: 'full-fri', startedAt: '2026-02-13T02:00:00Z', type: 'full' },
+      { id: 'incr-sat', startedAt: '2026-02-14T02:00:00Z', type: 'incr', parent: 'full-fri' },
+    ];
+
+    it('full: N counts full backups and keeps what was taken since the oldest of them', () => {
+      expect(kept(week, { full: 1 })).toEqual(['incr-sat', 'full-fri']);
+      expect(kept(week, { full: 2 })).toEqual(['incr-sat', 'full-fri', 'diff-thu', 'incr-wed', 'incr-tue', 'incr-mon', 'full-sun']);
+    });
+
+    it('a kept incremental keeps its whole chain, whatever rule keeps it', () => {
+      // days: 4 keeps Wednesday onwards; Wednesday's incr needs Tuesday's, Monday's and Sunday's full.
+      const d = selectRetained(week, { days: 4 }, new Set(), now);
+      expect(d.filter((x) => x.keep).map((x) => x.id)).toEqual(['incr-sat', 'full-fri', 'diff-thu', 'incr-wed', 'incr-tue', 'incr-mon', 'full-sun']);
+      expect(d.find((x) => x.id === 'incr-tue')!.why).toEqual(['the parent of kept backup incr-wed, which reads blocks from it']);
+      // A pin too: the pinned diff keeps the full it was compared with, not the incrementals beside it.
+      expect(kept(week, { full: 1 }, ['diff-thu'])).toEqual(['incr-sat', 'full-fri', 'diff-thu', 'full-sun']);
+    });
+
+    it('daily keeps the newest of each day and the chains those need', () => {
+      expect(kept(week, { daily: 2 })).toEqual(['incr-sat', 'full-fri']);
+      expect(kept(week, { daily: 4 })).toEqual(['incr-sat', 'full-fri', 'diff-thu', 'incr-wed', 'incr-tue', 'incr-mon', 'full-sun']);
+    });
+  });
 });
 
 describe('retention config', () => {

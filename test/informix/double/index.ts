@@ -58,6 +58,8 @@ export interface InformixDouble {
   disks: [string, string];
   /** Byte range [start, end) of a chunk in its file. */
   range(chunk: number): { file: string; start: number; end: number };
+  /** Both disks now, with the given chunks' ranges zeroed: every byte a restore of those chunks must not touch. */
+  outside(chunks: number[]): Buffer[];
   state(): InformixState;
   update(change: (s: InformixState) => void): void;
   runs(): Run[];
@@ -153,6 +155,16 @@ export function startInformixDouble(dir: string, o: { informixDir?: boolean } = 
     dir,
     disks,
     range,
+    outside(chunks) {
+      return disks.map((d) => {
+        const keep = readFileSync(d);
+        for (const c of chunks) {
+          const r = range(c);
+          if (r.file === d) keep.fill(0, r.start, r.end);
+        }
+        return keep;
+      });
+    },
     state: read,
     update(change) {
       const s = read();
