@@ -66,14 +66,17 @@ async function instanceStatus(config: Config, cat: Catalog, instance: InstanceCo
       .prepare("SELECT * FROM backups WHERE instance = ? AND status = 'failed' AND started_at > ? ORDER BY started_at DESC, id DESC LIMIT 20")
       .all(instance.name, last?.startedAt ?? '') as Array<Record<string, unknown>>
   ).map(pointOf);
-  const every = instance.schedule ? scheduleEvery(instance.schedule) : null;
+  // Any backup counts, full or not: with daily incrementals and a weekly full, one is due every day.
+  const [schedule, every] = [instance.schedule, instance.incrSchedule, instance.diffSchedule]
+    .flatMap((e) => (e ? [[e, scheduleEvery(e)] as const] : []))
+    .reduce<readonly [string | null, number | null]>((best, [e, n]) => (n !== null && (best[1] === null || n < best[1]) ? [e, n] : best[0] === null ? [e, n] : best), [null, null]);
   const ageS = last ? ageOf(last.finishedAt ?? last.startedAt, at) : null;
   const [drill] = drillsOf(cat, { instance: instance.name, limit: 1 });
   const passed = cat.db.prepare("SELECT MAX(finished_at) AS at FROM drills WHERE instance = ? AND status = 'passed'").get(instance.name) as { at: string | null };
   return {
     instance: instance.name,
     adapter: instance.adapter,
-    schedule: instance.schedule ?? null,
+    schedule,
     scheduleEveryS: every,
     lastBackup: last ? { ...last, ageS: ageS! } : null,
     overdue: every !== null && (ageS === null || ageS > 2 * every),

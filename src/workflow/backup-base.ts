@@ -28,8 +28,14 @@ export async function chooseBase(cat: Catalog, instance: string, asked: BackupTy
   if (!row) return full(`instance ${instance} has no ${asked === 'incr' ? '' : 'full '}backup to compare with yet`);
   const lost = missingAncestor(row, kept);
   if (lost) return full(`backup ${row.id} needs backup ${lost}, which is no longer kept`);
-  const reader = await target.open({ instance, backupId: row.id });
-  const parent = trustedManifest(cat, row, await reader.readManifestFile(), { ...ctx, parentId: row.id });
+  let parent: Manifest;
+  try {
+    const reader = await target.open({ instance, backupId: row.id });
+    parent = trustedManifest(cat, row, await reader.readManifestFile(), { ...ctx, parentId: row.id });
+  } catch (err) {
+    // An unreadable or edited parent must not stop tonight's backup; `ebr verify` is the place to look into it.
+    return full(`the manifest of backup ${row.id} could not be trusted (${(err as Error).message}); run \`ebr verify ${row.id}\``);
+  }
   if (!parent.blockSize) return full(`backup ${row.id} has no block digests (it was taken with blockSize: 0 or by an older ebr)`);
   return {
     type: asked,

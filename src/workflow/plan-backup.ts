@@ -5,6 +5,8 @@
  * one); the statements do not depend on them.
  */
 import type { PlanStep } from '../adapter-api.js';
+import type { BackupType } from '../archive/manifest.js';
+import { keptBackups } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { discoveryOf, type DiscoveryRow } from '../catalog/discovery.js';
 import type { Config, InstanceConfig } from '../config/load.js';
@@ -20,7 +22,7 @@ export interface BackupPlan {
   steps: PlanStep[];
 }
 
-export function planBackup(config: Config, instance: InstanceConfig, cat: Catalog): BackupPlan {
+export function planBackup(config: Config, instance: InstanceConfig, cat: Catalog, type: BackupType = 'full'): BackupPlan {
   const adapter = adapterOf(instance);
   const provider = providerOf(config, instance);
   const target = targetOf(instance);
@@ -33,12 +35,12 @@ export function planBackup(config: Config, instance: InstanceConfig, cat: Catalo
   const adapterSteps = instance.mirror ? adapter.mirror!.planBackup(ctx, instance.mirror, spaces) : adapter.planBackup(ctx, spaces);
   const chunks = spaces.flatMap((s) => s.chunks);
   const ours: Record<string, PlanStep[]> = {
-    discover: [noteStep('discover', `the spaces are recorded in the catalog ${config.catalog}`), noteStep('check-snapshot', `the ${provider.kind} snapshot provider checks that it can freeze every chunk`), noteStep('check-target', `the ${target.kind} target checks its free space`)],
+    discover: [noteStep('discover', `the spaces are recorded in the catalog ${config.catalog}`), noteStep('check-snapshot', `the ${provider.kind} snapshot provider checks that it can freeze every chunk`), noteStep('check-target', `the ${target.kind} target checks its free space`), ...(type !== 'full' ? [noteStep('check-target', parentNote(cat, instance.name, type))] : [])],
     acquire: [noteStep('acquire', `${provider.kind} snapshot of ${chunks.length} chunk(s), inside maxBlockMs ${instance.maxBlockMs} ms${adapter.capabilities.blockSurvivesSession ? '; a watchdog process ends the block at the deadline if ebr cannot' : ''}`)],
     release: [],
     stream: [
       ...spaces.flatMap((s) => s.chunks.map((c): PlanStep => ({ phase: 'stream', kind: 'read', text: `${c.path} (frozen copy; ${c.offset !== undefined ? `bytes ${c.offset}–${c.offset + c.size - 1}` : `${c.size} bytes`}, space ${s.name})` }))),
-      ...spaces.map((s): PlanStep => ({ phase: 'stream', kind: 'write', text: `${target.kind} target: space ${s.name} (${s.chunks.length} member(s), sha256 of every byte)${instance.compression && instance.compression.type !== 'none' ? `, ${instance.compression.type}` : ''}${instance.encryption ? ', encrypted' : ''}` })),
+      ...spaces.map((s): PlanStep => ({ phase: 'stream', kind: 'write', text: `${target.kind} target: space ${s.name} (${s.chunks.length} member(s), sha256 of every byte${type !== 'full' ? '; of files the parent holds too, only the blocks that differ from it' : ''})${instance.compression && instance.compression.type !== 'none' ? `, ${instance.compression.type}` : ''}${instance.encryption ? ', encrypted' : ''}` })),
       { phase: 'seal', kind: 'write', text: `${target.kind} target: manifest and meta/ files, fsynced; the catalog marks the backup complete` },
       noteStep('seal', 'the snapshot is released'),
     ],
@@ -53,6 +55,14 @@ export function planBackup(config: Config, instance: InstanceConfig, cat: Catalo
   }
   for (const rest of Object.values(ours)) steps.push(...rest);
   return { instance: instance.name, vendor: adapter.vendor, filesFrom, steps: ordered(steps) };
+}
+
+/** Which backup an incr or diff would be compared with, as chooseBase picks it (the parent's manifest is not read here). */
+function parentNote(cat: Catalog, instance: string, type: BackupType): string {
+  const kept = keptBackups(cat, instance);
+  const row = type === 'incr' ? kept[0] : kept.find((b) => (b.type ?? 'full') === 'full');
+  if (!row) return `no ${type === 'incr' ? '' : 'full '}backup to compare with: the backup is taken full`;
+  return `the blocks of every file are compared with backup ${row.id} (${row.type ?? 'full'}, ${row.started_at}), whose manifest is read and checked against the catalog; it is taken full if that fails or the backup has no block digests`;
 }
 
 const order = ['connect', 'preflight', 'discover', 'check-snapshot', 'check-target', 'checkpoint', 'acquire', 'release', 'after-release', 'stream', 'seal'];

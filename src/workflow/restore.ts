@@ -156,7 +156,7 @@ async function chainOf(cat: Catalog, instance: InstanceConfig, manifest: Manifes
   }
   for (const id of named) {
     const row = cat.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as BackupRow | undefined;
-    const why = !row ? 'is not in the catalog' : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
+    const why = !row ? 'is not in the catalog' : row.instance !== instance.name ? `belongs to instance ${row.instance}` : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
     if (why || !row) {
       throw new EbrError('brokenChain', `backup ${String(ctx.backupId)} is ${manifest.type === 'diff' ? 'differential' : 'incremental'} and reads blocks from backup ${id}, which ${why}`, {
         hint: 'nothing was written; restore a backup whose chain is whole (`ebr list` shows each backup\'s parent), or a full backup',

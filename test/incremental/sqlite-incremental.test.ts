@@ -4,7 +4,7 @@
  * backup of the same state), a damaged block of an older backup fails the restore before anything is
  * replaced, a chain that lost a backup is refused, and retention keeps every backup a kept one needs.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -196,6 +196,22 @@ describe('incremental and differential backups', () => {
     await ok('restore', '--backup', ids.incr1!, '--quiet');
     expect(sha(main)).toBe(states.incr1);
     expect(integrity(main)).toBe('ok');
+  });
+
+  it('a parent whose manifest was edited is not compared with: the backup is taken full, saying why', async () => {
+    const newest = (JSON.parse((await ok('list', '--json')).stdout) as Array<{ id: string; status: string }>).find((b) => b.status === 'complete')!.id;
+    const file = path.join(dir, 'var/backups/t', newest, 'manifest.json');
+    const text = readFileSync(file, 'utf8');
+    const plan = await ok('backup', '--type', 'incr', '--dry-run');
+    expect(plan.stdout).toContain(`compared with backup ${newest}`);
+    writeFileSync(file, text.replace('"blockSize": 1048576', '"blockSize": 1048577'));
+    try {
+      const f = await backup('incr');
+      expect(f.type).toBe('full');
+      expect(f.warnings?.join(' ')).toMatch(new RegExp(`the manifest of backup ${newest} could not be trusted .*run \`ebr verify ${newest}\``));
+    } finally {
+      writeFileSync(file, text);
+    }
   });
 
   it('--type takes full, incr or diff only', async () => {

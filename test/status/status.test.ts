@@ -84,6 +84,15 @@ describe('ebr status', () => {
     expect(s.overdue).toBe(true);
     expect(s.lastDrill).toBeNull();
   });
+
+  it('judges overdue by the most frequent of schedule, incrSchedule and diffSchedule', async () => {
+    const other = makeInstance(path.join(t.dir, 'incr-only'));
+    writeFileSync(other.config, `${readFileSync(other.config, 'utf8')}    schedule: "0 2 * * 0"\n    incrSchedule: "*/5 * * * *"\n`);
+    const s = (JSON.parse((await runEbr(['--config', other.config, '--json', 'status'])).stdout) as Status & { instances: Array<{ scheduleEveryS: number; schedule: string }> }).instances[0]!;
+    expect(s.schedule).toBe('*/5 * * * *');
+    expect(s.scheduleEveryS).toBe(300);
+    expect(s.overdue).toBe(true);
+  });
 });
 
 describe('ebr daemon --listen', () => {

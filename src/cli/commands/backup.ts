@@ -38,7 +38,7 @@ export function register(program: Command): void {
       const instance = cli.instance(opts.instance);
       const catalog = await cli.catalog();
       if (opts.dryRun) {
-        const p = planBackup(cli.config(), instance, catalog);
+        const p = planBackup(cli.config(), instance, catalog, type);
         cli.print({ dryRun: true, ...p }, () => planText(`backup of ${p.instance} (${p.vendor}): nothing below was run; files from ${p.filesFrom}`, p.steps));
         return;
       }
