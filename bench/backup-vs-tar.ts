@@ -10,6 +10,10 @@
  * `tar -cf` of the same files and `ebr backup` (sha256 of every byte included), dropping the page
  * cache before each run when it can (root), and prints medians and the ratio. Compare ratios measured
  * in one run, never absolute times across runs: the machines are shared and noisy.
+ *
+ * Two more rows say what incremental backups cost and save: `ebr backup` with blockSize 0 (no block
+ * digests: the price of recording them in every backup), and `ebr backup --type incr` after 1 % of the
+ * rows of each database were rewritten (time, and bytes stored against the full backup's).
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -49,9 +53,7 @@ function makeInstance(): string[] {
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
   });
-  writeFileSync(
-    path.join(dir, 'ebr.yaml'),
-    `catalog: ./var/catalog.db
+  const yaml = (blockSize?: number) => `catalog: ./var/catalog${blockSize === undefined ? '' : `-bs${blockSize}`}.db
 instances:
   bench:
     adapter: sqlite
@@ -60,8 +62,9 @@ instances:
     target: { type: tar, path: ./var/backups }
     maxBlockMs: 3600000
     parallelStreams: ${parallel}
-`,
-  );
+${blockSize === undefined ? '' : `    blockSize: ${blockSize}\n`}`;
+  writeFileSync(path.join(dir, 'ebr.yaml'), yaml());
+  writeFileSync(path.join(dir, 'ebr-noblocks.yaml'), yaml(0));
   return files;
 }
 
@@ -112,6 +115,9 @@ const tarTimes: number[] = [];
 const ebrTimes: number[] = [];
 const streamTimes: number[] = [];
 const windows: number[] = [];
+const noBlockTimes: number[] = [];
+const backup = (config: string, ...more: string[]) =>
+  JSON.parse(execFileSync(process.execPath, [ebr, '--config', path.join(dir, config), '--json', 'backup', ...more]).toString()) as { blockWindowMs: number; phases: Record<string, number>; location: string; blocks?: { changed: number; total: number } };
 for (let i = 0; i < runs; i++) {
   const out = path.join(dir, `tar-${i}.tar`);
   // ebr fsyncs every archive file before it calls a backup complete; tar gets the same `sync` to be fair.
@@ -122,15 +128,57 @@ for (let i = 0; i < runs; i++) {
   streamTimes.push(doc!.phases.stream ?? NaN);
   windows.push(doc!.blockWindowMs);
   rmSync(doc!.location, { recursive: true, force: true });
+  let plain: { location: string } | undefined;
+  noBlockTimes.push(timed(() => (plain = backup('ebr-noblocks.yaml'))));
+  rmSync(plain!.location, { recursive: true, force: true });
+}
+
+/**
+ * Rewrites 1 % of the rows of every database in ten runs of neighbouring rows (the hot spots of a
+ * working database), checkpointed into the files. Scattered single rows would touch most 1 MiB blocks
+ * (128 rows of 8 KB each): that is what a smaller blockSize is for.
+ */
+function touchOnePercent(round: number): void {
+  for (const file of files) {
+    const db = new Database(file);
+    const n = (db.prepare('SELECT max(id) AS n FROM t').get() as { n: number }).n;
+    const update = db.prepare('UPDATE t SET payload = randomblob(8000) WHERE id = ?');
+    db.transaction(() => {
+      const run = Math.ceil(n / 1000);
+      for (let r = 0; r < 10; r++) {
+        const start = (r * 7919 * run + round * 104729) % Math.max(1, n - run);
+        for (let k = 0; k < run; k++) update.run(1 + start + k);
+      }
+    })();
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+  }
+}
+const storedOf = (location: string) => Number(execFileSync('du', ['-sb', location]).toString().split('\t')[0]);
+// The chain's first backup, kept: each incremental is compared with the one before it.
+const base = backup('ebr.yaml');
+const fullStored = storedOf(base.location);
+const incrTimes: number[] = [];
+const incrStored: number[] = [];
+const incrChanged: number[] = [];
+for (let i = 0; i < runs; i++) {
+  touchOnePercent(i);
+  let doc: ReturnType<typeof backup> | undefined;
+  incrTimes.push(timed(() => (doc = backup('ebr.yaml', '--type', 'incr'))));
+  incrStored.push(storedOf(doc!.location));
+  incrChanged.push(doc!.blocks!.changed / doc!.blocks!.total);
 }
 const mbps = (ms: number) => (bytes / 1e6 / (ms / 1000)).toFixed(0);
 const rows = [
   ['GNU tar -cf + sync', median(tarTimes), 1],
   [`ebr backup (${provider}, sha256, whole command)`, median(ebrTimes), median(ebrTimes) / median(tarTimes)],
   ['ebr stream phase alone', median(streamTimes), median(streamTimes) / median(tarTimes)],
+  ['ebr backup, blockSize 0 (no block digests)', median(noBlockTimes), median(noBlockTimes) / median(tarTimes)],
+  ['ebr backup --type incr, 1 % of rows rewritten', median(incrTimes), median(incrTimes) / median(tarTimes)],
 ] as const;
 console.log(`\n${(bytes / 1e6).toFixed(0)} MB in ${files.length} files, ${runs} runs, medians, ${dropCaches ? 'page cache dropped before each run (if root)' : 'warm cache'}`);
 console.log(['method'.padEnd(44), 'ms'.padStart(8), 'MB/s'.padStart(6), 'x tar'.padStart(6)].join(' '));
 for (const [name, ms, ratio] of rows) console.log([name.padEnd(44), ms.toFixed(0).padStart(8), mbps(ms).padStart(6), ratio.toFixed(2).padStart(6)].join(' '));
+console.log(`block digests cost ${((median(ebrTimes) / median(noBlockTimes) - 1) * 100).toFixed(1)} % of the whole backup; an incremental after 1 % of rows rewritten stored ${((median(incrStored) / fullStored) * 100).toFixed(1)} % of the full backup's bytes (${(median(incrChanged) * 100).toFixed(1)} % of 1 MiB blocks changed) in ${((median(incrTimes) / median(ebrTimes)) * 100).toFixed(0)} % of its time`);
 console.log(`block window: median ${median(windows).toFixed(1)} ms (${provider}${loop ? ` on ${fsKind} over a loop device` : ''})`);
 if (!loop) rmSync(dir, { recursive: true, force: true });

@@ -12,7 +12,7 @@ export const catalogTables = ['instances', 'backups', 'phases', 'discovery', 'me
 
 /** What the check compares: the backups and what vouches for them, in one order on both databases. */
 const checks: Record<string, string> = {
-  backups: 'SELECT id, instance, status, started_at, finished_at, location, bytes, members, manifest_sha256, meta_sha256, stored_bytes, removed_at FROM backups ORDER BY id',
+  backups: 'SELECT id, instance, status, started_at, finished_at, location, bytes, members, manifest_sha256, meta_sha256, stored_bytes, removed_at, type, parent_id FROM backups ORDER BY id',
   members: 'SELECT backup_id, space, name, size, sha256, stream, offset FROM members ORDER BY backup_id, name',
   streams: 'SELECT backup_id, space, stream, stored_bytes, stored_sha256 FROM streams ORDER BY backup_id, space',
 };

@@ -120,7 +120,8 @@ describe('catalog on PostgreSQL', () => {
     const url = await server.newCatalog();
     const dir = path.join(tmp.dir, 'copy');
     const a = sqliteAgent(dir, { name: 'shop', catalog: url, repo: path.join(dir, 'repo') });
-    for (let i = 0; i < 2; i++) expect((await runEbr(['-c', a.config, 'backup'])).code).toBe(0);
+    // The second one incremental: its parent goes with it, and the copies restore it from its chain.
+    for (const type of ['full', 'incr']) expect((await runEbr(['-c', a.config, 'backup', '--type', type])).code).toBe(0);
     expect((await runEbr(['-c', a.config, 'pin', 'latest'])).code).toBe(0);
     expect((await runEbr(['-c', a.config, 'restore', '--to', path.join(dir, 'restored')])).code).toBe(0);
     const file = path.join(dir, 'copied.db');
@@ -136,6 +137,8 @@ describe('catalog on PostgreSQL', () => {
     // The SQLite copy is a catalog ebr uses as it is; and back into a new PostgreSQL database.
     const list = async (config: string) => (JSON.parse((await runEbr(['-c', config, 'list', '--json'])).stdout) as Array<Record<string, unknown>>);
     const onPg = await list(a.config);
+    expect(onPg.map((b) => b.type)).toEqual(['incr', 'full']);
+    expect(onPg[0]!.parent).toBe(onPg[1]!.id);
     const sqliteConfig = path.join(dir, 'sqlite.yaml');
     writeFileSync(sqliteConfig, readFileSync(a.config, 'utf8').replace(/^catalog: .*$/m, `catalog: ${file}`));
     expect(await list(sqliteConfig)).toEqual(onPg);
