@@ -315,6 +315,12 @@ export interface RestorePlan {
    * with capabilities.restoreToBackupEnd.
    */
   toBackupEnd?: boolean;
+  /**
+   * --delta: ebr compares the files already at the destinations with the backup and writes only what
+   * differs, so a --to directory may hold an earlier restore of this instance (what the backup does not
+   * hold is the adapter's to set aside, as in place).
+   */
+  delta?: boolean;
   /** What the DBMS handed back at unblock (meta/ files decoded, log positions). */
   meta: BackupMeta;
 }

@@ -11,7 +11,8 @@
  * When ebr dies, stdin closes, the front end ends and its connection goes with it; the suspend does not
  * (it is database state), which is what the watchdog and `RESTART DATABASE … WRITE RESUME` are for.
  */
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from '../../src/util/execa.js';
 import type { PlanStep } from '../../src/adapter-api.js';
 import { EbrError, type ErrorCode, type ErrorContext } from '../../src/errors.js';
 import type { Db2Settings } from './db2-config.js';
@@ -95,6 +96,7 @@ export async function runTool(
   const command = argv.map(shellWord).join(' ');
   let r;
   try {
+    const execa = await loadExeca();
     r = await execa(file!, args, {
       env: environmentOf(s),
       reject: false,
@@ -162,6 +164,7 @@ export async function openClp(s: Db2Settings, context: ErrorContext): Promise<Cl
   let child: ResultPromise<{ env: Record<string, string>; reject: false; buffer: false; stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe' }>;
   const o = { code: 'connect' as ErrorCode, what: 'cannot start the Db2 command line processor', context };
   try {
+    const execa = await loadExeca();
     child = execa(s.db2, [], { env: environmentOf(s), reject: false, buffer: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
   } catch (err) {
     throw notFound(s.db2, s, o, (err as Error).message);

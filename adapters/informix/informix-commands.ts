@@ -3,7 +3,7 @@
  * here, so the dry-run plans list exactly what the real runs send.
  */
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../../src/util/execa.js';
 import type { PlanStep } from '../../src/adapter-api.js';
 import { EbrError, type ErrorCode, type ErrorContext } from '../../src/errors.js';
 import { toolPath, type InformixSettings, type InformixTool } from './informix-config.js';
@@ -85,6 +85,7 @@ export async function runTool(
   const tool = toolOf(s, file);
   const command = shellLine(a);
   const name = tool ?? path.basename(file);
+  const execa = await loadExeca();
   const r = await execa(file, args, {
     env: environmentOf(s),
     reject: false,

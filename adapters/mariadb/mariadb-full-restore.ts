@@ -72,7 +72,8 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
       }
       tools = findTools(point.flavor === 'mysql' ? 'mysql' : 'mariadb', instance.settings, instance.name);
       expectRecoveryBinlogs(point, layout, binlogChunks, ctx);
-      if (base) {
+      // With --delta the directory may hold an earlier restore: ebr writes what differs, strays go aside.
+      if (base && !plan.delta) {
         const present = await readdir(base).catch(() => [] as string[]);
         if (present.length > 0) {
           throw new EbrError('usage', `${base} is not empty; a restore with --to needs an empty or new directory`, { hint: 'give a new directory, or empty this one', context: { ...ctx, path: base } });
@@ -118,12 +119,12 @@ export function fullRestorer(instance: InstanceContext<MariadbSettings>, plan: R
       ];
     },
 
-    extraRoots: () => (base ? [] : [displacedDir(layout, plan.backupId)]),
+    extraRoots: () => (base && !plan.delta ? [] : [displacedDir(layout, plan.backupId)]),
 
     async finish(signal, files) {
       // Binlogs the old server wrote after the backup and never archived still own their numbers.
       const seen = [...binlogChunks, ...(layout.binlogBasename ? await binlogFilesIn(layout.binlogBasename) : [])];
-      if (!base) {
+      if (!base || plan.delta) {
         const restored = new Set<string>(chunks.map(destinationOf));
         const { dir, moved } = await displaceStrays(files, layout, restored, plan.backupId, instance.name);
         if (moved.length > 0) notes.push(`${moved.length} file(s) made after the backup were moved aside to ${dir}`);

@@ -5,7 +5,7 @@
  * stamped before the second of the target time are replayed, later ones are not.
  */
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../../src/util/execa.js';
 import { EbrError } from '../../src/errors.js';
 import type { LogStore } from '../../src/logs/log-store.js';
 import type { ReplayPlan } from './binlog-chain.js';
@@ -49,6 +49,7 @@ export async function replayBinlogs(o: ReplayOptions): Promise<ReplayResult> {
   // mariadb-binlog reads --stop-datetime in its own time zone: make that UTC, like the string.
   // The reader's stdout only flows into the client: buffering it too would end the reader at maxBuffer
   // (a replay of more than 1 MiB of SQL) and leave the client waiting for input that never ends.
+  const execa = await loadExeca();
   const reader = execa(o.tools.binlog, readerArgs, { env: { TZ: 'UTC' }, reject: false, stdin: 'ignore', stderr: 'pipe', cancelSignal: o.signal, buffer: { stdout: false, stderr: true }, maxBuffer: 1 << 20 });
   const client = execa(o.tools.client, clientArgs, { reject: false, stdout: 'ignore', stderr: 'pipe', cancelSignal: o.signal, maxBuffer: 1 << 20 });
   reader.stdout!.pipe(client.stdin!);

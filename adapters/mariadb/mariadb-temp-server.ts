@@ -6,7 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from '../../src/util/execa.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
 import { openSql, type Sql } from './mariadb-connection.js';
 
@@ -52,6 +53,7 @@ export async function startTempServer(o: TempServerOptions, signal: AbortSignal)
     ...(o.runAs ? [`--user=${o.runAs}`] : []),
     ...o.options,
   ];
+  const execa = await loadExeca();
   const child: ResultPromise = execa(o.program, args, { reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe', cleanup: true, forceKillAfterDelay: 60_000 });
   if (child.pid !== undefined) await o.onSpawn?.(child.pid);
   let exited = false;

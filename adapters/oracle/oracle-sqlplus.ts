@@ -4,7 +4,7 @@
  * FAILURE), and marks every statement with a PROMPT line, so an ORA- or SP2- error in the output is
  * reported with the statement that caused it.
  */
-import { execa } from 'execa';
+import { loadExeca } from '../../src/util/execa.js';
 import { EbrError, type ErrorContext } from '../../src/errors.js';
 import type { OracleSettings } from './oracle-config.js';
 
@@ -47,6 +47,7 @@ export async function runSqlplus(s: OracleSettings, script: SqlplusScript, signa
   if (s.oracleHome) env.ORACLE_HOME = s.oracleHome;
   let r;
   try {
+    const execa = await loadExeca();
     r = await execa(file!, args, { input: renderScript(script), env, reject: false, all: true, cancelSignal: signal, forceKillAfterDelay: 5000, stripFinalNewline: false });
   } catch (err) {
     throw new EbrError('restore', `cannot run ${file}: ${(err as Error).message}`, { hint: 'set oracle.sqlplus to the SQL*Plus binary ($ORACLE_HOME/bin/sqlplus)', context, cause: err });

@@ -13,7 +13,8 @@ import { chown, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { loadExeca } from '../../src/util/execa.js';
 import type { DrillCheck, DrillReport, InstanceContext, RestoredCopy } from '../../src/adapter-api.js';
 import { EbrError, throwIfAborted } from '../../src/errors.js';
 import type { PostgresSettings } from './postgres-config.js';
@@ -59,6 +60,7 @@ export async function drillPostgres(instance: InstanceContext<PostgresSettings>,
     // max_connections, max_worker_processes and the like stay as restored: recovery refuses values below the primary's.
   ];
   const started = performance.now();
+  const execa = await loadExeca();
   const child: ResultPromise = execa(path.join(bin, 'postgres'), args, {
     reject: false,
     stdin: 'ignore',
@@ -140,6 +142,7 @@ export async function drillPostgres(instance: InstanceContext<PostgresSettings>,
 
 async function runAmcheck(program: string, socket: string, port: number, user: string, databases: string[], signal: AbortSignal): Promise<DrillCheck> {
   const args = ['-h', socket, '-p', String(port), '-U', user, '--heapallindexed', '--install-missing', ...databases.flatMap((d) => ['-d', d])];
+  const execa = await loadExeca();
   const r = await execa(program, args, { reject: false, cancelSignal: signal, all: true, stdin: 'ignore' });
   const out = String(r.all ?? '').trim();
   // Exit 0: nothing found; 2: corruption found; anything else: it could not check.

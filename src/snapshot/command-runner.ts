@@ -2,7 +2,7 @@
  * How providers run storage commands (btrfs, lvcreate, zfs…). Injectable, so that tests can assert the
  * exact argv a provider issues where the storage itself cannot be made (no device-mapper, no ZFS here).
  */
-import { execa } from 'execa';
+import { loadExeca } from '../util/execa.js';
 import { EbrError, type ErrorContext } from '../errors.js';
 
 export interface CommandResult {
@@ -16,6 +16,7 @@ export type CommandRunner = (file: string, args: readonly string[], options?: { 
 
 /** The real runner: execa, no shell, the child killed if ebr is cancelled or exits. */
 export const execaRunner: CommandRunner = async (file, args, options = {}) => {
+  const execa = await loadExeca();
   const r = await execa(file, [...args], {
     reject: false,
     stdin: 'ignore',

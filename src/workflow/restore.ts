@@ -118,6 +118,7 @@ async function prepareRestore(o: RestoreOptions) {
     ...(targetDir ? { targetDir } : {}),
     ...(until ? { until } : {}),
     ...(o.toBackupEnd && !until ? { toBackupEnd: true } : {}),
+    ...(o.delta ? { delta: true } : {}),
     meta,
   };
   const restorer = await adapter.restorer(instanceContext(o.config, instance), plan);

@@ -1,5 +1,5 @@
 /** Ends a block from outside its session: runs the entry's release command and journals the outcome. */
-import { execa } from 'execa';
+import { loadExeca } from '../util/execa.js';
 import { writeEntry, type ReleaseRole, type WatchdogEntry } from './watchdog-journal.js';
 
 const releaseTimeoutMs = 120_000;
@@ -10,6 +10,7 @@ export async function runRelease(dir: string, entry: WatchdogEntry, role: Releas
   if (!file) {
     result = { exitCode: null, output: 'no release command in the journal' };
   } else {
+    const execa = await loadExeca();
     const r = await execa(file, args, { reject: false, all: true, stdin: 'ignore', timeout: releaseTimeoutMs, forceKillAfterDelay: 5000 });
     const output = String(r.all ?? r.message ?? '').slice(-2000);
     result = { exitCode: r.exitCode ?? null, output: r.exitCode === undefined ? `${output}\n${r.shortMessage}`.trim() : output };

@@ -170,6 +170,16 @@ describe('MariaDB incremental backups', () => {
     await onRestored(to, async (s) => {
       expect(await state(s)).toEqual(states.incr2);
     });
+
+    // The copy of the first incremental, which a server has run on since, brought to the second's
+    // state with --delta: only what differs is written, and what that server made goes aside.
+    const refreshed = path.join(t.dir, 'r-incr1');
+    const d = await e.ebrJson<RestoreOut & { delta?: { unchangedFiles: number; changedBlocks: number; totalBlocks: number } }>(['restore', '--backup', ids.incr2, '--to', refreshed, '--delta']);
+    expect(d.delta!.unchangedFiles).toBeGreaterThan(10);
+    expect(d.delta!.changedBlocks).toBeLessThan(incr2.blocks!.total / 4);
+    await onRestored(refreshed, async (s) => {
+      expect(await state(s)).toEqual(states.incr2);
+    });
   }, 600_000);
 
   it('restores the first incremental to a time after it, though newer backups and binlogs exist', async () => {

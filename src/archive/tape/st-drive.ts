@@ -12,7 +12,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
-import { execa } from 'execa';
+import { loadExeca } from '../../util/execa.js';
 import { EbrError, throwIfAborted } from '../../errors.js';
 import { lastLines } from '../../snapshot/command-runner.js';
 import { TargetWriteError } from '../file-sink.js';
@@ -166,6 +166,7 @@ export class StDrive implements TapeDrive {
     const { ref, volume } = request;
     const why = request.reason ? `${request.reason}; ` : '';
     if (this.o.changeCommand) {
+      const execa = await loadExeca();
       const r = await execa(this.o.changeCommand, {
         shell: true,
         reject: false,
@@ -258,6 +259,7 @@ export class StDrive implements TapeDrive {
     throwIfAborted(signal, { path: this.o.device });
     const mt = this.o.mt ?? 'mt';
     const argv = ['-f', this.o.device, ...args];
+    const execa = await loadExeca();
     const r = await execa(mt, argv, { reject: false, stdin: 'ignore', cleanup: true, forceKillAfterDelay: 5000, env: { LC_ALL: 'C' }, ...(signal ? { cancelSignal: signal } : {}) });
     throwIfAborted(signal, { path: this.o.device });
     if (r.exitCode === undefined && (r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
