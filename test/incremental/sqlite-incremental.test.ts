@@ -119,9 +119,11 @@ describe('incremental and differential backups', () => {
     expect(await restoredSha(ids.sameAsDiff!, path.join(t.dir, 'r-same'))).toBe(states.diff);
   });
 
-  it('verify checks an incremental\'s own blocks', async () => {
+  it('verify checks an incremental\'s own blocks, and a drill restores and checks it from its chain', async () => {
     const r = await ok('verify', ids.incr2!);
     expect(r.stdout).toMatch(/every digest matches/);
+    const d = await ok('drill', '--backup', ids.incr2!, '--json');
+    expect(JSON.parse(d.stdout)).toMatchObject({ backupId: ids.incr2, status: 'passed' });
   });
 
   it('a damaged block of an older backup of the chain fails the restore before anything is written', async () => {
