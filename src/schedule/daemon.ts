@@ -36,10 +36,11 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
       ] as const
     ).flatMap(([type, expr, key]) => (expr ? [{ instance, type, expr, key }] : [])),
   );
+  // A group's backup waits for each member's own backup, and theirs for it.
   const queues = new Map<string, Promise<unknown>>();
-  const oneAtATime = (name: string, run: () => Promise<void>) => {
-    const next = (queues.get(name) ?? Promise.resolve()).then(run);
-    queues.set(name, next.catch(() => undefined));
+  const oneAtATime = (names: string[], run: () => Promise<void>) => {
+    const next = Promise.all(names.map((n) => queues.get(n))).then(run);
+    for (const n of names) queues.set(n, next.catch(() => undefined));
     return next;
   };
   const logScheduled = Object.values(o.config.instances).filter((i) => i.logSchedule);
@@ -69,7 +70,7 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
   const tasks = backupRuns.map(({ instance, type, expr, key }) => {
     const task = cron.schedule(
       expr,
-      () => oneAtATime(instance.name, async () => {
+      () => oneAtATime([instance.name], async () => {
         // Every failure ends in an event and the daemon goes on: the next run is the retry (a full
         // target, a vanished mount, a server down). Nothing of a failed run is left open or running.
         try {
@@ -95,7 +96,7 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
   for (const group of groupScheduled) {
     const task = cron.schedule(
       group.schedule!,
-      async () => {
+      () => oneAtATime(group.instances, async () => {
         try {
           await recoverAfterCrash(o.catalog);
           const r = await runGroupBackup({ config: o.config, group, catalog: o.catalog, signal: o.signal });
@@ -104,7 +105,7 @@ export async function runDaemon(o: { config: Config; catalog: Catalog; signal: A
           const e = asEbrError(err, 'internal', {});
           emit(String(e.context.instance ?? group.name), 'backup-failed', { group: group.name, groupId: e.context.groupId, error: e.message, hint: e.hint });
         }
-      },
+      }),
       { name: `ebr:group:${group.name}`, noOverlap: true },
     );
     tasks.push(task);

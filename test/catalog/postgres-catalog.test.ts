@@ -7,10 +7,13 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { migrations } from '../../src/catalog/migrations.js';
 import { runEbr, spawnEbr, tempDir, waitFor } from '../helpers/env.js';
 import { pgQuery, sqliteAgent, startCatalogServer, type CatalogServer } from './catalog-server.js';
 
 let server: CatalogServer;
+/** The schema version this ebr migrates to: one per migration. */
+const schema = migrations.length;
 const tmp = tempDir('ebr-catalog-');
 
 beforeAll(async () => {
@@ -38,7 +41,7 @@ describe('catalog on PostgreSQL', () => {
     const a = sqliteAgent(dir, { name: 'shop', catalog: url, repo: path.join(dir, 'repo') });
     const m = await runEbr(['-c', a.config, 'catalog', 'migrate']);
     expect(m.stderr).toBe('');
-    expect(m.stdout).toMatch(/migrated from schema version 0 to 7/);
+    expect(m.stdout).toMatch(new RegExp(`migrated from schema version 0 to ${schema}`));
     const b = await runEbr(['-c', a.config, 'backup', '--json']);
     expect(b.code, b.stderr).toBe(0);
     const id = (JSON.parse(b.stdout) as { backupId: string }).backupId;
@@ -75,23 +78,23 @@ describe('catalog on PostgreSQL', () => {
     const a = sqliteAgent(dir, { name: 'shop', catalog: url, repo: path.join(dir, 'repo') });
     expect((await runEbr(['-c', a.config, 'list'])).code).toBe(0);
     const again = await runEbr(['-c', a.config, 'catalog', 'migrate', '--json']);
-    expect(JSON.parse(again.stdout)).toMatchObject({ kind: 'postgres', from: 7, to: 7, known: 7 });
+    expect(JSON.parse(again.stdout)).toMatchObject({ kind: 'postgres', from: schema, to: schema, known: schema });
     await pgQuery(url, 'UPDATE ebr_schema SET version = 99');
     for (const args of [['list'], ['catalog', 'migrate']]) {
       const r = await runEbr(['-c', a.config, ...args]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toMatch(/schema version 99, newer than this ebr understands \(7\)/);
+      expect(r.stderr).toMatch(new RegExp(`schema version 99, newer than this ebr understands \\(${schema}\\)`));
       expect(r.stderr).not.toMatch(/\n\s+at /);
     }
     const file = path.join(dir, 'catalog.db');
     writeFileSync(a.config, readFileSync(a.config, 'utf8').replace(/^catalog: .*$/m, `catalog: ${file}`));
-    expect((await runEbr(['-c', a.config, 'catalog', 'migrate'])).stdout).toMatch(/\(sqlite\): migrated from schema version 0 to 7/);
+    expect((await runEbr(['-c', a.config, 'catalog', 'migrate'])).stdout).toMatch(new RegExp(`\\(sqlite\\): migrated from schema version 0 to ${schema}`));
     const db = new Database(file);
     db.pragma('user_version = 12');
     db.close();
     const r = await runEbr(['-c', a.config, 'backup']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/schema version 12, newer than this ebr understands \(7\)/);
+    expect(r.stderr).toMatch(new RegExp(`schema version 12, newer than this ebr understands \\(${schema}\\)`));
   });
 
   test('the password comes from ${ENV} in the URL, and a wrong one is a clear error without it', async () => {

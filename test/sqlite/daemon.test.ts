@@ -40,6 +40,27 @@ describe('daemon', () => {
     expect(r.stderr).toMatch(/was removed by retention/);
   });
 
+  it('full and incremental schedules firing together take turns instead of failing on the lock', async () => {
+    const inst = makeInstance(path.join(t.dir, 'both'));
+    writeFileSync(inst.config, `${readFileSync(inst.config, 'utf8')}    schedule: "* * * * * *"\n    incrSchedule: "* * * * * *"\n`);
+    const d = spawnEbr(['--config', inst.config, 'daemon']);
+    let out = '';
+    d.stdout!.on('data', (b) => (out += b));
+    const exited = new Promise<number | null>((r) => d.on('exit', (c) => r(c)));
+    const events = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; type?: string; parent?: string; error?: string });
+    try {
+      await waitFor('an incremental and a full backup from the daemon', () => {
+        const done = events().filter((e) => e.event === 'backup-complete');
+        return done.some((e) => e.type === 'incr' && e.parent) && done.some((e) => e.type === 'full') && done.length >= 4 ? true : undefined;
+      }, 60_000, 100);
+    } finally {
+      d.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    // Every second both fire at once; queued per instance, neither finds the other's lock.
+    expect(events().filter((e) => e.event === 'backup-failed').map((e) => e.error)).toEqual([]);
+  });
+
   it('refuses a bad cron expression naming the key', async () => {
     const inst = makeInstance(path.join(t.dir, 'bad'));
     writeFileSync(inst.config, `${readFileSync(inst.config, 'utf8')}    schedule: "every night"\n`);
