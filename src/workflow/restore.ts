@@ -7,16 +7,17 @@
  * first: a failure, or a kill at any moment, ends with either the whole restore or the old files.
  * Spaces are read, verified and staged parallelStreams at a time (one at a time on a sequential target
  * such as tape); the first space that fails stops the others, and nothing is renamed into place
- * until every space of the restore has staged and checked out.
+ * until every space of the restore has staged and checked out. A space's members are staged by
+ * restore-extract.ts; an incremental's other backups are opened by restore-chain.ts before any write.
  */
 import path from 'node:path';
-import type { ArchivedChunk, FileAttributes, PlanStep, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
+import type { ArchivedChunk, PlanStep, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
 import { noteStep } from '../plan.js';
-import type { ArchiveReader, ReadSpaceOptions } from '../archive/archive-target.js';
+import type { ArchiveReader } from '../archive/archive-target.js';
 import type { Codec } from '../archive/codec.js';
 import { codecForReading } from '../archive/codec/index.js';
 import { spaceReadOptions } from '../archive/coded-space.js';
-import { bodyOf, type Manifest, type ManifestMember } from '../archive/manifest.js';
+import type { Manifest, ManifestMember } from '../archive/manifest.js';
 import { findBackup, type BackupRow } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { discoveryOf } from '../catalog/discovery.js';
@@ -30,20 +31,12 @@ import { parseUntil } from '../util/time.js';
 import { trustedManifest, trustedMetaFiles } from './archive-trust.js';
 import { chooseSpaces } from './choose-spaces.js';
 import { adapterOf, instanceContext, targetOf } from './context.js';
-import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
+import { progressMeter, type ProgressListener } from './progress.js';
 import { RestoreJournal, type StagedFile } from './restore-journal.js';
 import { DestinationGuard } from './restore-paths.js';
-import { BlockAssembly, differingBlocks, numberedBlocks } from './restore-blocks.js';
-import { digestOf, readFileChunks } from '../archive/digest-copy.js';
-import { lstat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { chainOf } from './restore-chain.js';
+import { attributesOf, extractSpace } from './restore-extract.js';
 
-interface ChainBackup {
-  id: string;
-  reader: ArchiveReader;
-  manifest: Manifest;
-  codec: Codec;
-}
 
 export interface RestoreOptions {
   config: Config;
@@ -140,35 +133,6 @@ async function prepareRestore(o: RestoreOptions) {
   // Spaces are read and staged parallelStreams at a time; a sequential medium (tape) gives one after another.
   const parallel = target.sequential ? 1 : instance.parallelStreams;
   return { backup, ctx, reader, manifest, requested, mode, codec, targetDir, until, plan, restorer, toWrite, members, guard, destinations, parallel, chain };
-}
-
-/**
- * The other backups an incremental reads blocks from, each with its reader, trusted manifest and codec.
- * Every one must still be complete and kept: retention keeps them, but a catalog edited by hand or an
- * archive removed outside ebr must fail here, before anything is written, naming the missing backup.
- */
-async function chainOf(cat: Catalog, instance: InstanceConfig, manifest: Manifest, target: ReturnType<typeof targetOf>, ctx: Record<string, unknown>): Promise<Map<string, ChainBackup>> {
-  const chain = new Map<string, ChainBackup>();
-  const named = new Set(manifest.chain ?? []);
-  for (const m of manifest.members) {
-    for (const run of m.parts ?? []) {
-      if (run.backup && !named.has(run.backup)) throw damaged(`member ${m.name} reads blocks from backup ${run.backup}, which the manifest's chain does not name`, m.space, m.name, ctx);
-    }
-  }
-  for (const id of named) {
-    const row = cat.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as BackupRow | undefined;
-    const why = !row ? 'is not in the catalog' : row.instance !== instance.name ? `belongs to instance ${row.instance}` : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
-    if (why || !row) {
-      throw new EbrError('brokenChain', `backup ${String(ctx.backupId)} is ${manifest.type === 'diff' ? 'differential' : 'incremental'} and reads blocks from backup ${id}, which ${why}`, {
-        hint: 'nothing was written; restore a backup whose chain is whole (`ebr list` shows each backup\'s parent), or a full backup',
-        context: { ...ctx, needs: id },
-      });
-    }
-    const reader = await target.open({ instance: instance.name, backupId: id });
-    const m = trustedManifest(cat, row, await reader.readManifestFile(), { ...ctx, chainBackup: id });
-    chain.set(id, { id, reader, manifest: m, codec: await codecForReading(m.codec, instance) });
-  }
-  return chain;
 }
 
 /**
@@ -328,191 +292,4 @@ function overlapping(taken: Map<string, string>, dest: string, m: ManifestMember
     if (Number(o) < end && start < Number(o) + Number(n)) return name;
   }
   return undefined;
-}
-
-interface ExtractOptions {
-  reader: ArchiveReader;
-  read: ReadSpaceOptions;
-  space: string;
-  expected: ManifestMember[];
-  destinations: Map<string, string>;
-  sideFilesOf: ((dest: string) => string[]) | undefined;
-  journal: RestoreJournal;
-  staged: StagedFile[];
-  directories: Array<{ dest: string; m: ManifestMember }>;
-  meter: { add(n: number, space?: string): void };
-  signal: AbortSignal;
-  ctx: Record<string, unknown>;
-  /** The manifest's block size (block digests recorded); absent: none. */
-  blockSize: number | undefined;
-  /** --delta: what is identical on disk is left alone; counts what was found. */
-  delta: { unchangedFiles: number; changedBlocks: number; totalBlocks: number } | undefined;
-  /** An incremental's other backups, by id; those whose streams were read are added to chainRead. */
-  chain: Map<string, ChainBackup>;
-  chainRead: Set<string>;
-}
-
-/** One space's members into verified temp files beside their destinations; a member the manifest does not list, or lists otherwise, stops the restore. */
-async function extractSpace(o: ExtractOptions): Promise<void> {
-  const { space, journal, signal, ctx } = o;
-  const byName = new Map(o.expected.map((m) => [m.name, m]));
-  // Ranges of one file are staged apart, each under a name of its own beside the file.
-  const tempKey = (m: ManifestMember) => (m.fileOffset === undefined ? o.destinations.get(m.name)! : `${o.destinations.get(m.name)!}.at-${m.fileOffset}`);
-  const temps = journal.planTemps(o.expected.filter((m) => m.type !== 'directory').map(tempKey));
-  const seen = new Set<string>();
-  // Files staged block by block: whole, or still waiting for blocks of older backups of the chain.
-  const done: Staging[] = [];
-  const pending: Staging[] = [];
-  // Block by block, a piece is kept while a block is gathered: the reader must not reuse its buffers.
-  const blockwise = !!o.blockSize && o.expected.some((m) => m.blocks && (m.parts || o.delta));
-  for await (const { header, body } of o.reader.readSpace(space, signal, blockwise ? { ...o.read, transient: false } : o.read)) {
-    throwIfAborted(signal, { ...ctx, phase: 'restore', space });
-    const m = byName.get(header.name);
-    if (!m) throw damaged(`space ${space} holds a member ${JSON.stringify(header.name)} that the manifest does not list`, space, header.name, ctx);
-    if (seen.has(m.name)) throw damaged(`space ${space} holds member ${m.name} twice`, space, m.name, ctx);
-    if (header.type !== m.type) throw damaged(`member ${m.name} of space ${space} is a ${header.type} in the archive, but the manifest says ${m.type}`, space, m.name, ctx);
-    if (m.type === 'symlink' && (header.linkTarget ?? '') !== (m.linkTarget ?? '')) throw damaged(`symbolic link ${m.name} of space ${space} points at ${header.linkTarget} in the archive, but the manifest says ${m.linkTarget}`, space, m.name, ctx);
-    seen.add(m.name);
-    const dest = o.destinations.get(m.name)!;
-    if (m.type === 'directory') {
-      await journal.ensureDir(dest);
-      o.directories.push({ dest, m });
-      continue;
-    }
-    const temp = temps.get(tempKey(m))!;
-    if (m.type === 'symlink') {
-      await journal.stageSymlink(temp, m.linkTarget ?? '', attributesOf(m));
-      o.staged.push({ temp, dest, sideFiles: [] });
-      continue;
-    }
-    await journal.guard.check(dest);
-    const attrs = { ...attributesOf(m), ...(m.mtimeMs !== undefined ? { mtimeMs: m.mtimeMs } : {}) };
-    const counted = countedBytes(body, (n) => o.meter.add(n, space));
-    if (o.blockSize && m.blocks && (m.parts || o.delta)) {
-      const a = await assemble(o, m, dest, temp, counted);
-      if (a) (a.remaining ? pending : done).push(a);
-      continue;
-    }
-    if (o.delta && (await sameFile(dest, m, signal))) {
-      // Identical on disk (no block digests to compare by: the whole file's): only the archive's copy is checked.
-      await checkBody(counted, m, space, ctx, signal);
-      o.delta.unchangedFiles++;
-      o.directories.push({ dest, m });
-      continue;
-    }
-    const got = await journal.stageFile(temp, counted, signal, m.name, attrs);
-    faultPoint('stage');
-    o.staged.push(m.fileOffset === undefined ? { temp, dest, sideFiles: o.sideFilesOf?.(dest) ?? [] } : { temp, dest, sideFiles: [], range: { offset: m.fileOffset, size: m.size } });
-    if (got.size !== m.size || got.sha256 !== m.sha256) {
-      throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the catalog says ${m.size} bytes, ${m.sha256.slice(0, 16)}…)`, space, m.name, ctx);
-    }
-  }
-  // An incremental's blocks that lie in older backups: each backup's stream of this space read once.
-  for (const [id, from] of o.chain) {
-    const wanted = new Map(pending.flatMap((a) => { const needs = a.remoteNeeds().get(id); return needs ? [[a.m.name, { a, needs }] as const] : []; }));
-    if (!wanted.size) continue;
-    const fromSpace = from.manifest.spaces.find((sp) => sp.name === space);
-    if (!fromSpace) throw damaged(`backup ${id} of the chain has no space ${space}`, space, [...wanted.keys()][0]!, ctx);
-    o.chainRead.add(id);
-    let left = wanted.size;
-    for await (const { header, body } of from.reader.readSpace(space, signal, spaceReadOptions(fromSpace, from.codec))) {
-      const w = wanted.get(header.name);
-      if (!w) continue;
-      for await (const [j, block] of numberedBlocks(countedBytes(body, (n) => o.meter.add(n, space)), o.blockSize!)) {
-        const i = w.needs.get(j);
-        if (i !== undefined && !(await w.a.write(i, block))) throw damaged(`block ${i} of member ${header.name} of space ${space}, read from backup ${id}, does not match its digest`, space, header.name, ctx);
-      }
-      await w.a.closeHandles();
-      if (--left === 0) break;
-    }
-    for (const { a } of wanted.values()) {
-      if (a.remoteNeeds().has(id)) throw damaged(`member ${a.m.name} of space ${space} lacks blocks that backup ${id} of its chain should hold`, space, a.m.name, ctx);
-    }
-  }
-  for (const a of [...done, ...pending]) {
-    if (a.remaining) throw damaged(`member ${a.m.name} of space ${space} lacks ${a.remaining} block(s)`, space, a.m.name, ctx);
-    o.staged.push(...(await a.finish({ ...attributesOf(a.m), ...(a.m.mtimeMs !== undefined ? { mtimeMs: a.m.mtimeMs } : {}) }, a.whole ? (o.sideFilesOf?.(a.dest) ?? []) : [])));
-    faultPoint('stage');
-  }
-  const missing = o.expected.filter((m) => !seen.has(m.name));
-  if (missing.length) throw damaged(`space ${space} lacks ${missing.length} member(s) the manifest lists, first ${missing[0]!.name}`, space, missing[0]!.name, ctx);
-}
-
-type Staging = BlockAssembly & { whole: boolean };
-
-/**
- * One file staged block by block from its own body: an incremental's (its other blocks follow from the
- * chain) or a delta restore's. Returns undefined when --delta found the file identical on disk.
- */
-async function assemble(o: ExtractOptions, m: ManifestMember, dest: string, temp: string, body: AsyncIterable<Buffer>): Promise<Staging | undefined> {
-  const { space, ctx, signal } = o;
-  const bs = o.blockSize!;
-  const differ = o.delta ? await differingBlocks(dest, m, bs, signal) : undefined;
-  if (o.delta && differ && !differ.some(Boolean)) {
-    await checkBody(body, m, space, ctx, signal);
-    o.delta.unchangedFiles++;
-    o.directories.push({ dest, m });
-    return undefined;
-  }
-  // Runs of changed blocks go into the file in place; not where old side files (a -wal) must go with it.
-  const ranges = !!differ && !(await anyExists(o.sideFilesOf?.(dest) ?? []));
-  const a = Object.assign(new BlockAssembly(m, dest, bs, ranges ? differ : undefined), { whole: !ranges });
-  if (o.delta) {
-    o.delta.totalBlocks += a.total;
-    o.delta.changedBlocks += a.remaining;
-  }
-  if (ranges) {
-    const temps = o.journal.planTemps(a.runs().map((r) => `${dest}.blocks-${r.first}`));
-    await a.rangesInto([...temps.values()]);
-    o.directories.push({ dest, m });
-  } else {
-    await o.journal.ensureDir(path.dirname(temp));
-    await a.wholeInto(temp);
-  }
-  const own = a.ownIndices();
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const [j, block] of numberedBlocks(body, bs)) {
-    hash.update(block);
-    size += block.length;
-    const i = own[j];
-    if (i === undefined) break;
-    if (!(await a.write(i, block))) throw damaged(`block ${i} of member ${m.name} of space ${space} does not match its digest`, space, m.name, ctx);
-  }
-  const want = bodyOf(m);
-  const got = hash.digest('hex');
-  if (size !== want.size || got !== want.sha256) throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${size} bytes, sha256 ${got.slice(0, 16)}…; the catalog says ${want.size} bytes, ${want.sha256.slice(0, 16)}…)`, space, m.name, ctx);
-  await a.closeHandles();
-  return a;
-}
-
-/** Reads a member's body to its end and checks it against the manifest (a delta restore that writes none of it). */
-async function checkBody(body: AsyncIterable<Buffer>, m: ManifestMember, space: string, ctx: Record<string, unknown>, signal: AbortSignal): Promise<void> {
-  const got = await digestOf(body, signal);
-  const want = bodyOf(m);
-  if (got.size !== want.size || got.sha256 !== want.sha256) throw damaged(`member ${m.name} of space ${space} does not match its digest (read ${got.size} bytes, sha256 ${got.sha256.slice(0, 16)}…; the catalog says ${want.size} bytes, ${want.sha256.slice(0, 16)}…)`, space, m.name, ctx);
-}
-
-/** dest holds exactly the member's bytes (compared by the whole file's digest; a range over its range). */
-async function sameFile(dest: string, m: ManifestMember, signal: AbortSignal): Promise<boolean> {
-  const st = await lstat(dest).catch(() => undefined);
-  if (!st || !(st.isFile() || st.isBlockDevice()) || (m.fileOffset === undefined && st.size !== m.size)) return false;
-  const got = await digestOf(readFileChunks(dest, signal, m.fileOffset ?? 0, m.size), signal).catch(() => undefined);
-  return got?.size === m.size && got.sha256 === m.sha256;
-}
-
-async function anyExists(paths: string[]): Promise<boolean> {
-  for (const p of paths) if (await lstat(p).then(() => true, () => false)) return true;
-  return false;
-}
-
-function damaged(message: string, space: string, member: string, ctx: Record<string, unknown>): EbrError {
-  return new EbrError('digestMismatch', message, {
-    hint: 'nothing was replaced; the archive is damaged — restore from another backup (`ebr list`) and run `ebr verify` on this one',
-    context: { ...ctx, phase: 'restore', space, member },
-  });
-}
-
-function attributesOf(m: ManifestMember): FileAttributes {
-  return { ...(m.mode !== undefined ? { mode: m.mode } : {}), ...(m.uid !== undefined ? { uid: m.uid } : {}), ...(m.gid !== undefined ? { gid: m.gid } : {}) };
 }
