@@ -10,7 +10,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, waitFor } from '../helpers/env.js';
-import { archivingCluster, postgresTempDir, restoredCluster, type Cluster, type EbrSetup } from '../postgres/cluster.js';
+import { archivingCluster, postgresTempDir, type Cluster, type EbrSetup, startRestored as startRestoredIn } from '../postgres/cluster.js';
 
 const tmp = postgresTempDir('ebr-pg-incr-');
 let cluster: Cluster;
@@ -81,13 +81,7 @@ async function moment(): Promise<string> {
   return t;
 }
 
-async function startRestored(dir: string): Promise<Cluster> {
-  const c = await restoredCluster(dir, tmp.dir);
-  restored.push(c);
-  await c.mustStart();
-  await c.waitPromoted();
-  return c;
-}
+const startRestored = (dir: string) => startRestoredIn(dir, tmp.dir, restored);
 
 /** Rewrites rows in place (new versions at the end of the table, old pages marked) and appends new ones. */
 async function change(update: [number, number], insert: [number, number], del?: [number, number]): Promise<void> {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, tempDir } from '../helpers/env.js';
 import { ebrLeftovers, sha256File } from '../helpers/files.js';
 import { integrity, makeInstance, type TestInstance } from '../sqlite/sqlite-instance.js';
+import { restoreKilledAt, type KillMoment } from '../sqlite/restore-kill-cases.js';
 
 const t = tempDir('ebr-delta-');
 let inst: TestInstance;
@@ -88,7 +89,7 @@ describe('restore --delta', () => {
   });
 
   /** Where the delta restore kills itself, and which state the next command must leave. */
-  const moments: Array<{ at: string; expect: 'before' | 'backup' }> = [
+  const moments: KillMoment[] = [
     { at: 'stage-block:1', expect: 'before' },
     { at: 'stage-block:3', expect: 'before' },
     { at: 'swap-aside:1', expect: 'before' },
@@ -97,18 +98,5 @@ describe('restore --delta', () => {
     { at: 'finish:1', expect: 'before' },
     { at: 'cleanup:1', expect: 'backup' },
   ];
-  for (const m of moments) {
-    it(`killed at ${m.at}: the next command leaves ${m.expect === 'before' ? 'the files as they were' : 'the whole backup'}`, async () => {
-      putBack();
-      const r = await ebr(['restore', '--delta', '--quiet'], { EBR_FAULT_KILL_AT: m.at });
-      expect(r.code, r.stderr).not.toBe(0);
-      const next = await ebr(['restores', '--json']);
-      expect(next.code, next.stderr).toBe(0);
-      const rows = JSON.parse(next.stdout) as Array<{ status: string }>;
-      expect(rows[0]!.status).toBe(m.expect === 'before' ? 'rolled-back' : 'complete');
-      expect(state()).toEqual(m.expect === 'before' ? beforeState : backupState);
-      expect(integrity(inst.main)).toBe('ok');
-      expect(leftovers()).toEqual([]);
-    });
-  }
+  restoreKilledAt(moments, { args: ['--delta'], config: () => inst.config, dir: () => inst.dir, files: () => files, putBack, before: () => beforeState, backup: () => backupState });
 });

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, spawnEbr, waitFor } from '../helpers/env.js';
-import { archivingCluster, mkdirForPostgres, postgresTempDir, restoredCluster, type Cluster, type EbrSetup } from './cluster.js';
+import { archivingCluster, mkdirForPostgres, postgresTempDir, type Cluster, type EbrSetup, startRestored as startRestoredIn } from './cluster.js';
 
 const tmp = postgresTempDir('ebr-pg-e2e-');
 let cluster: Cluster;
@@ -39,13 +39,7 @@ async function archiveCurrentWal(): Promise<void> {
   await waitFor(`WAL segment ${r!.f} in the log archive`, () => existsSync(path.join(setup.backups, 'pg', 'wal', `${r!.f}.sha256`)) || undefined, 60_000, 200);
 }
 
-async function startRestored(dir: string): Promise<Cluster> {
-  const c = await restoredCluster(dir, tmp.dir);
-  restored.push(c);
-  await c.mustStart();
-  await c.waitPromoted();
-  return c;
-}
+const startRestored = (dir: string) => startRestoredIn(dir, tmp.dir, restored);
 
 beforeAll(async () => {
   ({ cluster, setup } = await archivingCluster(tmp.dir));

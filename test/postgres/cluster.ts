@@ -220,3 +220,12 @@ export async function archivingCluster(dir: string): Promise<{ cluster: Cluster;
 export async function restoredCluster(data: string, socketDir: string): Promise<Cluster> {
   return new Cluster(data, await freePort(), socketDir);
 }
+
+/** A restored data directory started and out of recovery; added to `started`, which the suite stops at its end. */
+export async function startRestored(data: string, socketDir: string, started: Cluster[]): Promise<Cluster> {
+  const c = await restoredCluster(data, socketDir);
+  started.push(c);
+  await c.mustStart();
+  await c.waitPromoted();
+  return c;
+}

@@ -11,7 +11,8 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runEbr, tempDir } from '../helpers/env.js';
 import { ebrLeftovers, sha256File } from '../helpers/files.js';
-import { integrity, makeInstance, type TestInstance } from '../sqlite/sqlite-instance.js';
+import { makeInstance, type TestInstance } from '../sqlite/sqlite-instance.js';
+import { restoreKilledAt, type KillMoment } from '../sqlite/restore-kill-cases.js';
 
 const t = tempDir('ebr-restore-kill-');
 let inst: TestInstance;
@@ -44,7 +45,7 @@ beforeAll(async () => {
 afterAll(() => t.cleanup());
 
 /** Where the restore kills itself (EBR_FAULT_KILL_AT), and which state the next command must leave. */
-const moments: Array<{ at: string; expect: 'before' | 'backup' }> = [
+const moments: KillMoment[] = [
   { at: 'stage-chunk:1', expect: 'before' },
   { at: 'stage-chunk:25', expect: 'before' },
   { at: 'stage-chunk:59', expect: 'before' },
@@ -61,27 +62,17 @@ const moments: Array<{ at: string; expect: 'before' | 'backup' }> = [
 ];
 
 describe('sqlite: an in-place restore killed at any moment', () => {
-  for (const m of moments) {
-    it(`killed at ${m.at}: the next command leaves ${m.expect === 'before' ? 'the files as they were' : 'the whole backup'}`, async () => {
+  restoreKilledAt(moments, {
+    args: [],
+    config: () => inst.config,
+    dir: () => inst.dir,
+    files: () => files,
+    putBack: () => {
       for (const f of files) copyFileSync(path.join(pristine, path.basename(f)), f);
-      expect(state()).toEqual(beforeState);
-      const r = await runEbr(['--config', inst.config, 'restore', '--quiet'], { env: { EBR_FAULT_KILL_AT: m.at }, timeoutMs: 300_000 });
-      // Killed by its own SIGKILL at that point: not an exit of its own.
-      expect(r.code, `${r.stderr}`).not.toBe(0);
-      expect(r.stderr).not.toMatch(/restored every space/);
-
-      const next = await runEbr(['--config', inst.config, 'restores', '--json']);
-      expect(next.code, next.stderr).toBe(0);
-      expect(next.stderr).toMatch(m.expect === 'before' ? /every old file was put back as it was/ : /the restore is complete/);
-      const rows = JSON.parse(next.stdout) as Array<{ status: string; outcome: string }>;
-      expect(rows[0]!.status).toBe(m.expect === 'before' ? 'rolled-back' : 'complete');
-      expect(rows.some((x) => x.status === 'running')).toBe(false);
-
-      expect(state()).toEqual(m.expect === 'before' ? beforeState : backupState);
-      for (const f of files) expect(integrity(f)).toBe('ok');
-      expect(leftovers()).toEqual([]);
-    });
-  }
+    },
+    before: () => beforeState,
+    backup: () => backupState,
+  });
 
   it('a restore that runs to the end after all that gives the backup, and the lock is free again', async () => {
     const r = await runEbr(['--config', inst.config, 'restore', '--quiet'], { timeoutMs: 300_000 });
