@@ -47,6 +47,12 @@ export interface SpaceWriter {
   addEntry(header: MemberHeader): Promise<WrittenMember>;
   /** Flushes and makes the stream durable; `stored` is what reached the medium (after the codec), where the target can tell. */
   close(): Promise<ClosedSpace>;
+  /**
+   * True when addFile is done with each buffer of its source by the time it asks the source for the one
+   * after next (bytes go straight to a sink that releases them on its next write): the source may then
+   * read into a ring of reused buffers.
+   */
+  readonly takesTransient?: boolean;
 }
 
 export interface ClosedSpace {

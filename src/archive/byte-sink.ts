@@ -15,6 +15,8 @@ export interface ByteSink {
   close(): Promise<void>;
   /** Gives up without caring about errors; for abort paths. A write waiting on the sink rejects. */
   destroy(): void;
+  /** True when the sink is done with a buffer once the next write() resolves: the caller may then fill it again. */
+  readonly releasesOnNextWrite?: boolean;
 }
 
 /** A sink that passes bytes on to `out` and keeps the sha256 and count of what it passed: the stored bytes' digest. */
@@ -35,6 +37,7 @@ export function digestingSink(out: ByteSink): ByteSink & { sha256(): string } {
     },
     close: () => out.close(),
     destroy: () => out.destroy(),
+    ...(out.releasesOnNextWrite ? { releasesOnNextWrite: true } : {}),
     sha256: () => hash.copy().digest('hex'),
   };
 }

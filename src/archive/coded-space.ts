@@ -22,6 +22,8 @@ export function codedSpaceWriter(raw: ByteSink, stream: string, codec: Codec = i
   const stored = digestingSink(raw);
   const inner = tarSpaceWriter(codec.wrapSink(stored), stream);
   return {
+    // A codec may keep its input (a compressor's window, an encryption frame being filled).
+    takesTransient: codec === identityCodec && raw.releasesOnNextWrite === true,
     addFile: (h, source, signal) => inner.addFile(h, source, signal),
     addEntry: (h) => inner.addEntry(h),
     async close() {

@@ -32,45 +32,58 @@ export async function* readFileChunks(file: string, signal?: AbortSignal, start?
   }
 }
 
-/** Chunk size and ring depth of readFileReusing: 4 MiB reads (the size restore's fault points count), two ahead, one behind for a write still in flight. */
-const ringChunkBytes = readChunkBytes;
-const ringBuffers = 4;
+/** How readFileReusing reads: chunk size, and how many reads it keeps in flight ahead of the caller. */
+export interface RingOptions {
+  start?: number;
+  /** Bytes to read from start; to the end of the file when absent. */
+  length?: number;
+  chunkBytes?: number;
+  ahead?: number;
+}
 
 /**
- * Reads a file into a ring of four 4 MiB buffers used again and again, two reads ahead of the caller.
- * Fresh memory for every chunk (what readFileChunks and fs streams allocate) costs a page fault per
- * 4 KiB on first touch: on this kind of virtual machine that made reading a stream ~5 × slower than
- * `cat` (bench/backup-vs-pgbackrest's restore round). The price is a contract: a chunk yielded here
- * is overwritten when the caller asks for the second chunk after it, so the caller must be done with
- * it by then — hash it, and write it with at most one write in flight (restore's staging does) —
- * and never keep a piece of it. Opened on the first read, closed when the reader stops; no listener
- * is added to the signal.
+ * Reads a file into a ring of buffers used again and again, `ahead` reads in flight before the caller
+ * (default: 4 MiB chunks, two ahead — the size restore's fault points count). Fresh memory for every
+ * chunk (what readFileChunks and fs streams allocate) costs a page fault per 4 KiB on first touch: on
+ * this kind of virtual machine that made reading a stream ~5 × slower than `cat`
+ * (bench/backup-vs-pgbackrest's restore round). The price is a contract: a chunk yielded here is
+ * overwritten when the caller asks for the second chunk after it, so the caller must be done with it
+ * by then — hash it, and write it with at most one write in flight (restore's staging and FileSink
+ * do) — and never keep a piece of it. Opened on the first read, closed when the reader stops; no
+ * listener is added to the signal.
  */
-export async function* readFileReusing(file: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
+export async function* readFileReusing(file: string, signal?: AbortSignal, o: RingOptions = {}): AsyncGenerator<Buffer> {
+  const chunkBytes = o.chunkBytes ?? readChunkBytes;
+  const ahead = o.ahead ?? 2;
+  // The chunks in flight, the one the caller holds, and the one its write may still be using.
+  const ringBuffers = ahead + 2;
   const fh = await open(file, 'r');
-  const ring = Array.from({ length: ringBuffers }, () => Buffer.allocUnsafeSlow(ringChunkBytes));
-  const reads: Array<Promise<Buffer>> = [];
+  const ring = Array.from({ length: ringBuffers }, () => Buffer.allocUnsafeSlow(chunkBytes));
+  const reads: Array<Promise<{ b: Buffer; short: boolean }>> = [];
+  const end = o.length !== undefined ? (o.start ?? 0) + o.length : Infinity;
   let next = 0;
-  let at = 0;
+  let at = o.start ?? 0;
   const issue = () => {
+    if (at >= end) return;
     const buf = ring[next++ % ringBuffers]!;
     const pos = at;
-    at += ringChunkBytes;
-    const read = fh.read(buf, 0, ringChunkBytes, pos).then((r) => buf.subarray(0, r.bytesRead));
+    const want = Math.min(chunkBytes, end - at);
+    at += want;
+    const read = fh.read(buf, 0, want, pos).then((r) => ({ b: buf.subarray(0, r.bytesRead), short: r.bytesRead < want }));
     read.catch(() => undefined); // surfaces when its turn comes
     reads.push(read);
   };
   try {
-    issue();
-    issue();
-    for (;;) {
-      const b = await reads.shift()!;
+    for (let i = 0; i < ahead; i++) issue();
+    while (reads.length > 0) {
+      const { b, short } = await reads.shift()!;
       if (signal?.aborted) throwIfAborted(signal, { path: file });
       if (b.length === 0) return;
       // Into the buffer of the chunk before b: the caller has asked for b, so it is done with that one.
       issue();
       yield b;
-      if (b.length < ringChunkBytes) return;
+      // A short read is the end of the file (or of what it holds of the range): the caller judges the size.
+      if (short) return;
     }
   } finally {
     // Reads still in flight must end before their descriptor is closed.

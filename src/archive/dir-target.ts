@@ -79,6 +79,7 @@ function spaceWriter(base: string, stream: string, landed: Landed, codec: Codec)
   let bytes = 0;
   const dirs = new Set<string>([base]);
   return {
+    takesTransient: codec === identityCodec,
     async addFile(header, source, signal) {
       const file = memberPath(base, header.name);
       await mkdirBelow(base, path.dirname(file), dirs);
