@@ -14,24 +14,29 @@ export const emptySha256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495
 /**
  * A space writer: members appended to `sink`, the end-of-archive blocks and `sink.close()` on close.
  * `stream` is the name the manifest records for this space's stream; `closed` runs after the sink closed.
+ * `frame` is given every byte written outside member bodies (headers, padding, the end blocks).
  */
-export function tarSpaceWriter(sink: ByteSink, stream: string, closed?: () => Promise<void>): SpaceWriter {
+export function tarSpaceWriter(sink: ByteSink, stream: string, closed?: () => Promise<void>, frame?: (b: Buffer) => void): SpaceWriter {
+  const framing = async (b: Buffer) => {
+    frame?.(b);
+    await sink.write(b);
+  };
   return {
     async addFile(header, source, signal) {
-      await sink.write(encodeHeader(header));
+      await framing(encodeHeader(header));
       const offset = sink.position;
       const d = await copyWithDigest(source, (b) => sink.write(b), header.size, signal, header.name);
       const pad = padding(d.size);
-      if (pad) await sink.write(Buffer.alloc(pad));
+      if (pad) await framing(Buffer.alloc(pad));
       return { name: header.name, size: d.size, sha256: d.sha256, offset };
     },
     async addEntry(header) {
-      await sink.write(encodeHeader({ ...header, size: 0 }));
+      await framing(encodeHeader({ ...header, size: 0 }));
       return { name: header.name, size: 0, sha256: emptySha256, offset: sink.position };
     },
     async close() {
       // Two zero blocks end a tar archive.
-      await sink.write(Buffer.alloc(2 * block));
+      await framing(Buffer.alloc(2 * block));
       const bytes = sink.position;
       await sink.close();
       await closed?.();
@@ -114,15 +119,19 @@ class ExactReader {
 /**
  * The members of one tar stream, in order, the source read to its end after the last. A member's body
  * must be read to its end, or not at all, before the next member is asked for (what is left of it is skipped). `label` names the stream in
- * errors (a path, an object key, a tape file).
+ * errors (a path, an object key, a tape file). `frame` is given every byte outside member bodies, as the writer gave it.
  */
-export async function* readTarStream(source: AsyncIterable<Buffer>, label: string, signal: AbortSignal): AsyncGenerator<ReadMember> {
+export async function* readTarStream(source: AsyncIterable<Buffer>, label: string, signal: AbortSignal, frame?: (b: Buffer) => void): AsyncGenerator<ReadMember> {
   const r = new ExactReader(source);
+  const framed = (b: Buffer) => {
+    frame?.(b);
+    return b;
+  };
   try {
     for (;;) {
       throwIfAborted(signal, { path: label });
       const at = r.position;
-      let head = await r.take(block);
+      let head = framed(await r.take(block));
       if (head.length < block) throw new EbrError('archive', `${label} ends in the middle of a member header at byte ${at}`, { context: { path: label } });
       let decoded;
       for (;;) {
@@ -132,14 +141,14 @@ export async function* readTarStream(source: AsyncIterable<Buffer>, label: strin
           throw new EbrError('archive', `${label}: damaged tar header at byte ${at}: ${(err as Error).message}`, { context: { path: label }, cause: err });
         }
         if (decoded === null || !('needPax' in decoded)) break;
-        const more = await r.take(decoded.needPax - head.length);
+        const more = framed(await r.take(decoded.needPax - head.length));
         if (more.length < decoded.needPax - head.length) throw new EbrError('archive', `${label} ends in the middle of a member header at byte ${at}`, { context: { path: label } });
         head = Buffer.concat([head, more]);
       }
       if (decoded === null) {
         // Read to the end of the source: the second end block, and whatever a decoder still has to check
         // (an encrypted stream's last frame is authenticated only when it is read).
-        while ((await r.take(1 << 20)).length > 0);
+        while (framed(await r.take(1 << 20)).length > 0);
         return;
       }
       const { header } = decoded;
@@ -159,7 +168,7 @@ export async function* readTarStream(source: AsyncIterable<Buffer>, label: strin
       if (rest > 0 && (await r.skip(rest)) < rest) throw new EbrError('archive', `${label} is truncated: a member ends before byte ${start + size}`, { context: { path: label } });
       read = size;
       const pad = padding(size);
-      if (pad && (await r.skip(pad)) < pad) throw new EbrError('archive', `${label} is truncated after the member at byte ${start}`, { context: { path: label } });
+      if (pad && framed(await r.take(pad)).length < pad) throw new EbrError('archive', `${label} is truncated after the member at byte ${start}`, { context: { path: label } });
     }
   } finally {
     await r.close();

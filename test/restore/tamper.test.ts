@@ -107,6 +107,37 @@ describe('an archive edited after the backup', () => {
     expect(live()).toEqual(before);
   });
 
+  it('a stream edited outside its members (a header with its checksum redone, bytes appended) is named by verify and refused by restore', async () => {
+    const { inst, live } = await freshInstance('frame');
+    const stream = path.join(archiveDir(inst), 'spaces/notes.tar');
+    const original = readFileSync(stream);
+    // The first member's mtime, one octal digit changed, and the header's checksum made right again:
+    // the tar is well formed, every member body (and digest) as it was; only the frame digest can tell.
+    const edited = Buffer.from(original);
+    edited[136 + 5] = edited[136 + 5] === 0x37 ? 0x36 : 0x37;
+    edited.fill(0x20, 148, 156);
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += edited[i]!;
+    edited.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+    for (const [what, bytes] of [
+      ['header', edited],
+      ['appended', Buffer.concat([original, Buffer.alloc(1024)])],
+    ] as const) {
+      writeFileSync(stream, bytes);
+      const v = await ebr(inst, 'verify', 'latest');
+      expect(v.code, what).toBe(1);
+      expect(v.stderr + v.stdout, what).toMatch(/is not the stream the backup stored/);
+      const before = live();
+      const r = await ebr(inst, 'restore', '--partial', 'notes');
+      expect(r.code, what).toBe(1);
+      expect(r.stderr, what).toMatch(/notes\.tar is not the stream the backup stored/);
+      expect(live(), what).toEqual(before);
+      expect(readdirSync(inst.dir).filter((n) => n.includes('.ebr-')), what).toEqual([]);
+    }
+    writeFileSync(stream, original);
+    expect((await ebr(inst, 'verify', 'latest')).code).toBe(0);
+  });
+
   it('a space stream holding a hard link (a member kind ebr never writes) is refused, nothing replaced', async () => {
     const { inst, live } = await freshInstance('hardlink');
     const dir = archiveDir(inst);

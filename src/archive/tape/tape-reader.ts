@@ -64,8 +64,8 @@ export class TapeSetReader {
    * `checkedAfter` is the whole stream's record when the caller checks it at the end anyway: a stream
    * in one segment is then not hashed twice (that digest is the segment's).
    */
-  async *streamBytes(segments: Segment[], kind: TapeFileKind, name: string, signal?: AbortSignal, checkedAfter?: { bytes: number; sha256: string }): AsyncGenerator<Buffer> {
-    const once = segments.length === 1 && checkedAfter?.bytes === segments[0]!.bytes && checkedAfter.sha256 === segments[0]!.sha256;
+  async *streamBytes(segments: Segment[], kind: TapeFileKind, name: string, signal?: AbortSignal, checkedAfter?: { bytes: number; sha256?: string }): AsyncGenerator<Buffer> {
+    const once = segments.length === 1 && checkedAfter?.bytes === segments[0]!.bytes && checkedAfter.sha256 !== undefined && checkedAfter.sha256 === segments[0]!.sha256;
     for (const [i, seg] of segments.entries()) yield* this.segmentBytes(seg, { backupId: this.o.ref.backupId, kind, name, part: i + 1, offset: seg.offset }, signal, !once);
   }
 
