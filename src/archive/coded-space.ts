@@ -30,9 +30,8 @@ export function codedSpaceWriter(raw: ByteSink, stream: string, codec: Codec = i
   if (codec === identityCodec) return framedSpaceWriter(raw, stream);
   const stored = digestingSink(raw);
   const inner = tarSpaceWriter(codec.wrapSink(stored), stream);
+  // No takesTransient: a codec may keep its input (a compressor's window, an encryption frame being filled).
   return {
-    // A codec may keep its input (a compressor's window, an encryption frame being filled).
-    takesTransient: codec === identityCodec && raw.releasesOnNextWrite === true,
     addFile: (h, source, signal) => inner.addFile(h, source, signal),
     addEntry: (h) => inner.addEntry(h),
     async close() {
