@@ -100,7 +100,13 @@ export function dialectFor(v: ServerVersion): Dialect {
       afterWindow: ['SET SESSION max_statement_time = 0'],
       // Skipped stages would run implicitly; running them one by one keeps the slow ones out of the window.
       checkpoint: ['BACKUP STAGE START', 'BACKUP STAGE FLUSH', 'BACKUP STAGE BLOCK_DDL'],
-      block: ['BACKUP STAGE BLOCK_COMMIT'],
+      // With the binlog on, InnoDB leaves a commit's redo record in its log buffer (the binlog makes it
+      // durable), and a background write later adds it, and a binlog checkpoint event saying so. A
+      // freeze taken file after file can then hold the redo log from before that write and the binlog
+      // from after it: crash recovery, told by the checkpoint that the older binlog is settled, rolls
+      // the prepared transaction back. Flushing InnoDB's log once commits are held puts every commit
+      // the recorded position covers into the redo log before anything is frozen (xtrabackup does the same).
+      block: ['BACKUP STAGE BLOCK_COMMIT', 'FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS'],
       readPositionAt: 'unblock',
       // The binlog is locked during BLOCK_COMMIT, so the position and GTID are exact.
       async readPosition(query) {

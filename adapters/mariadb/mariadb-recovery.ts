@@ -5,7 +5,9 @@
  * transaction with its XID, then InnoDB commits, without flushing its redo log, because the binlog
  * already makes the commit durable. When BACKUP STAGE BLOCK_COMMIT returns, the last transactions
  * that committed before it are in the binlog, but the redo log the snapshot froze may show them only
- * as prepared. The server's own crash recovery resolves them from the binlog: it opens the last
+ * as prepared (ebr flushes InnoDB's log inside the window so that this does not happen to commits the
+ * recorded position covers; XA transactions and engines cut by the freeze remain). The server's own
+ * crash recovery resolves them from the binlog: it opens the last
  * binlog the index lists, and only if that file carries the in-use flag (LOG_EVENT_BINLOG_IN_USE_F,
  * set while the server writes it) does it read the binlogs from the last binlog checkpoint on,
  * commit every prepared transaction whose XID it finds and roll back the others. Without that

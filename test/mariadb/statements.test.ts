@@ -71,6 +71,7 @@ describe('statements per server family', () => {
       'SHOW MASTER STATUS',
       'SET SESSION max_statement_time = 1.500',
       'BACKUP STAGE BLOCK_COMMIT',
+      'FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS',
       'SELECT CONNECTION_ID() AS id',
       'SHOW MASTER STATUS',
       'SELECT @@global.gtid_binlog_pos AS gtid, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch',
@@ -199,7 +200,7 @@ describe('the binlog crash recovery needs is frozen with the files', () => {
         expect(s.inWindow()).toEqual(
           mysql
             ? ['SELECT LOCAL AS local, STORAGE_ENGINES AS engines, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch FROM performance_schema.log_status', 'SHOW MASTER STATUS', 'SHOW BINARY LOGS', 'SELECT CONNECTION_ID() AS id', 'SHOW MASTER STATUS', 'UNLOCK INSTANCE']
-            : ['BACKUP STAGE BLOCK_COMMIT', 'SHOW MASTER STATUS', 'SHOW BINARY LOGS', 'SELECT CONNECTION_ID() AS id', 'SHOW MASTER STATUS', 'SELECT @@global.gtid_binlog_pos AS gtid, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch', 'BACKUP STAGE END', 'SET SESSION max_statement_time = 0'],
+            : ['BACKUP STAGE BLOCK_COMMIT', 'FLUSH NO_WRITE_TO_BINLOG ENGINE LOGS', 'SHOW MASTER STATUS', 'SHOW BINARY LOGS', 'SELECT CONNECTION_ID() AS id', 'SHOW MASTER STATUS', 'SELECT @@global.gtid_binlog_pos AS gtid, NOW(6) AS serverTime, UNIX_TIMESTAMP(NOW(6)) AS serverEpoch', 'BACKUP STAGE END', 'SET SESSION max_statement_time = 0'],
         );
       } finally {
         s.cleanup();
