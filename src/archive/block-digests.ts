@@ -1,14 +1,60 @@
 /**
- * Block digests: the sha256 of every fixed-size block of a member, recorded in the manifest beside the
- * member's own digest. An incremental backup compares them with its parent's to store only the blocks
+ * Block digests: a digest of every fixed-size block of a member, recorded in the manifest beside the
+ * member's own sha256. An incremental backup compares them with its parent's to store only the blocks
  * that changed, a restore of one checks every block it assembles against them, and `restore --delta`
  * compares them with the blocks on disk to write only what differs.
+ *
+ * New backups use xxh128 (16 bytes): it runs at ~6 GB/s here against sha256's ~1.7, and the stream
+ * reads every byte through both. It guards against accident, not against an adversary, so nothing
+ * rests on it alone: every body a restore reads is also checked against its recorded sha256 (the
+ * member's own, or the body's of an incremental and of each backup of its chain). Backups made before
+ * (no `blockDigest` in the manifest) have sha256 blocks, and an incremental keeps its parent's kind.
  */
 import { createHash, type Hash } from 'node:crypto';
+import { createXXHash128, type IHasher } from 'hash-wasm';
 
 /** The default block size: 1 MiB (what pgBackRest's block incremental and most snapshot tools use for data files). */
 export const defaultBlockSize = 1 << 20;
-const digestBytes = 32;
+
+export const blockDigestKinds = ['sha256', 'xxh128'] as const;
+export type BlockDigestKind = (typeof blockDigestKinds)[number];
+/** What new full backups record. */
+export const defaultBlockDigest: BlockDigestKind = 'xxh128';
+
+/** A manifest's kind: absent means sha256 (backups made before the kind was recorded). */
+export function blockDigestOf(manifest: { blockDigest?: BlockDigestKind }): BlockDigestKind {
+  return manifest.blockDigest ?? 'sha256';
+}
+
+const digestBytes: Record<BlockDigestKind, number> = { sha256: 32, xxh128: 16 };
+
+/** One block's digest at a time, fed in pieces: begin, update…, end. */
+interface Digester {
+  begin(): void;
+  update(b: Buffer): void;
+  end(): Buffer;
+}
+
+function sha256Digester(): Digester {
+  let h: Hash | undefined;
+  return {
+    begin: () => void (h = createHash('sha256')),
+    update: (b) => void h!.update(b),
+    end: () => h!.digest(),
+  };
+}
+
+function wasmDigester(h: IHasher): Digester {
+  return {
+    begin: () => void h.init(),
+    update: (b) => void h.update(b),
+    end: () => Buffer.from(h.digest('binary')),
+  };
+}
+
+async function digesterFor(kind: BlockDigestKind): Promise<Digester> {
+  return kind === 'sha256' ? sha256Digester() : wasmDigester(await createXXHash128());
+}
 
 /** How many blocks a member of `size` bytes has (an empty file has none). */
 export function blockCount(size: number, blockSize: number): number {
@@ -20,30 +66,42 @@ export function blockLength(i: number, size: number, blockSize: number): number 
   return Math.min(blockSize, size - i * blockSize);
 }
 
-/** Digests as stored in the manifest: one base64 string of the 32-byte digests one after another. */
+/** Digests as stored in the manifest: one base64 string of the digests one after another. */
 export function encodeBlocks(digests: Buffer[]): string {
   return Buffer.concat(digests).toString('base64');
 }
 
 export class BlockList {
-  private constructor(private readonly raw: Buffer) {}
+  private constructor(
+    private readonly raw: Buffer,
+    private readonly size: number,
+    private readonly digester: Digester,
+  ) {}
 
-  static parse(encoded: string, expected: number, what: string): BlockList {
+  static async parse(encoded: string, expected: number, what: string, kind: BlockDigestKind): Promise<BlockList> {
     const raw = Buffer.from(encoded, 'base64');
-    if (raw.length !== expected * digestBytes) throw new Error(`${what}: the manifest lists ${raw.length / digestBytes} block digests, but its size makes ${expected} blocks`);
-    return new BlockList(raw);
+    const size = digestBytes[kind];
+    if (raw.length !== expected * size) throw new Error(`${what}: the manifest lists ${raw.length / size} ${kind} block digests, but its size makes ${expected} blocks`);
+    return new BlockList(raw, size, await digesterFor(kind));
+  }
+
+  /** A list of digests just taken (to check a second read against the first). */
+  static async of(digests: Buffer[], kind: BlockDigestKind): Promise<BlockList> {
+    return new BlockList(Buffer.concat(digests), digestBytes[kind], await digesterFor(kind));
   }
 
   get length(): number {
-    return this.raw.length / digestBytes;
+    return this.raw.length / this.size;
   }
 
   digest(i: number): Buffer {
-    return this.raw.subarray(i * digestBytes, (i + 1) * digestBytes);
+    return this.raw.subarray(i * this.size, (i + 1) * this.size);
   }
 
   matches(i: number, data: Buffer): boolean {
-    return createHash('sha256').update(data).digest().equals(this.digest(i));
+    this.digester.begin();
+    this.digester.update(data);
+    return this.digester.end().equals(this.digest(i));
   }
 }
 
@@ -53,16 +111,26 @@ export class BlockList {
  */
 export class BlockHasher {
   readonly digests: Buffer[] = [];
-  private hash: Hash | undefined;
+  private open = false;
   private inBlock = 0;
 
-  constructor(readonly blockSize: number) {}
+  private constructor(
+    readonly blockSize: number,
+    private readonly digester: Digester,
+  ) {}
+
+  static async create(blockSize: number, kind: BlockDigestKind): Promise<BlockHasher> {
+    return new BlockHasher(blockSize, await digesterFor(kind));
+  }
 
   update(b: Buffer): void {
     for (let at = 0; at < b.length; ) {
-      this.hash ??= createHash('sha256');
+      if (!this.open) {
+        this.digester.begin();
+        this.open = true;
+      }
       const n = Math.min(b.length - at, this.blockSize - this.inBlock);
-      this.hash.update(at === 0 && n === b.length ? b : b.subarray(at, at + n));
+      this.digester.update(at === 0 && n === b.length ? b : b.subarray(at, at + n));
       at += n;
       this.inBlock += n;
       if (this.inBlock === this.blockSize) this.endBlock();
@@ -76,8 +144,8 @@ export class BlockHasher {
   }
 
   private endBlock(): void {
-    this.digests.push(this.hash!.digest());
-    this.hash = undefined;
+    this.digests.push(this.digester.end());
+    this.open = false;
     this.inBlock = 0;
   }
 }

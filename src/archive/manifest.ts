@@ -1,5 +1,6 @@
 /** manifest.json: the last file of every backup, and the only proof that the backup is whole. */
 import { createHash } from 'node:crypto';
+import { blockDigestKinds, type BlockDigestKind } from './block-digests.js';
 import type { BackupMeta } from '../model.js';
 import type { StoredCodec } from './codec.js';
 import type { StoredStream } from './coded-space.js';
@@ -28,7 +29,7 @@ export interface ManifestMember {
    */
   fileOffset?: number;
   details?: Record<string, unknown>;
-  /** sha256 of every block of the member's data (Manifest.blockSize each), base64, one after another (block-digests.ts). */
+  /** The digest (Manifest.blockDigest) of every block of the member's data (Manifest.blockSize each), base64, one after another (block-digests.ts). */
   blocks?: string;
   /**
    * In an incremental or differential backup: where each block of the file lies, as runs in block
@@ -89,6 +90,8 @@ export interface Manifest {
   details?: Record<string, unknown>;
   /** Bytes per block of every member's `blocks`; absent: no block digests were recorded. */
   blockSize?: number;
+  /** The digest of `blocks`; absent: sha256 (backups made before it was recorded). */
+  blockDigest?: BlockDigestKind;
   /** full when absent. An incr's parent is the backup before it, a diff's the last full; `chain` every backup it reads blocks from. */
   type?: BackupType;
   parent?: string;
@@ -101,6 +104,9 @@ export function parseManifest(text: string, location: string): Manifest {
   const m = JSON.parse(text) as Manifest;
   if (m.format !== manifestFormat || !Array.isArray(m.members) || !Array.isArray(m.spaces)) {
     throw new Error(`${location}: not an ebr manifest of format ${manifestFormat}`);
+  }
+  if (m.blockDigest !== undefined && !blockDigestKinds.includes(m.blockDigest)) {
+    throw new Error(`${location}: block digests of kind ${JSON.stringify(m.blockDigest)}, which this ebr does not know (it knows ${blockDigestKinds.join(', ')}): the backup was made by a newer ebr`);
   }
   return m;
 }

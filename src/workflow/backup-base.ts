@@ -10,6 +10,7 @@ import type { BackupType, Manifest } from '../archive/manifest.js';
 import { keptBackups, type BackupRow } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { trustedManifest } from './archive-trust.js';
+import { blockDigestOf } from '../archive/block-digests.js';
 import { memberKey, type BlockBase } from './stream-blocks.js';
 
 export interface ChosenBase {
@@ -40,7 +41,7 @@ export async function chooseBase(cat: Catalog, instance: string, asked: BackupTy
   return {
     type: asked,
     parent,
-    base: { backupId: row.id, blockSize: parent.blockSize, members: new Map(parent.members.map((m) => [memberKey(m.space, m.name), m])) },
+    base: { backupId: row.id, blockSize: parent.blockSize, blockDigest: blockDigestOf(parent), members: new Map(parent.members.map((m) => [memberKey(m.space, m.name), m])) },
   };
 }
 

@@ -6,6 +6,7 @@
 import type { ArchiveWriter } from '../archive/archive-target.js';
 import { codecForBackup } from '../archive/codec/index.js';
 import { TargetWriteError } from '../archive/file-sink.js';
+import { defaultBlockDigest } from '../archive/block-digests.js';
 import { manifestFormat, manifestText, sha256Of, type BackupType, type Manifest } from '../archive/manifest.js';
 import { beginBackup, finishBackup, newBackupId, startPhase, updateBackup } from '../catalog/backups.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -260,7 +261,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         log: { logStart: window.meta.logStart, logEnd: window.meta.logEnd, timeline: window.meta.timeline },
         metaFiles: metaFiles.map(([n]) => n),
         ...(codec.stored ? { codec: codec.stored } : {}),
-        ...(chosen.base ? { blockSize: chosen.base.blockSize } : instance.blockSize ? { blockSize: instance.blockSize } : {}),
+        ...(chosen.base ? { blockSize: chosen.base.blockSize, blockDigest: chosen.base.blockDigest } : instance.blockSize ? { blockSize: instance.blockSize, blockDigest: defaultBlockDigest } : {}),
         ...(chosen.type !== 'full' ? { type: chosen.type, parent: parentId!, chain: chainOf(streamed.members) } : {}),
         ...(window.meta.details || streamed.vanished.length ? { details: { ...(window.meta.details ?? {}), ...(streamed.vanished.length ? { vanishedChunks: streamed.vanished } : {}) } } : {}),
         spaces: streamed.spaces,

@@ -10,7 +10,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import type { FileAttributes } from '../adapter-api.js';
-import { BlockHasher, BlockList, blockCount, blockLength, inBlocks } from '../archive/block-digests.js';
+import { BlockHasher, BlockList, blockCount, blockLength, inBlocks, type BlockDigestKind } from '../archive/block-digests.js';
 import { readFileChunks } from '../archive/digest-copy.js';
 import type { ManifestMember } from '../archive/manifest.js';
 import type { StagedFile } from './restore-journal.js';
@@ -30,7 +30,6 @@ interface Sink {
 }
 
 export class BlockAssembly {
-  readonly blocks: BlockList;
   readonly total: number;
   /** Blocks still to be written; 0 when the file is whole. */
   remaining = 0;
@@ -38,16 +37,21 @@ export class BlockAssembly {
   private readonly sinks: Sink[] = [];
   private readonly handles = new Map<string, FileHandle>();
 
-  constructor(
+  private constructor(
     readonly m: ManifestMember,
     readonly dest: string,
     readonly blockSize: number,
+    readonly blocks: BlockList,
     needed: boolean[] | undefined,
   ) {
-    this.total = blockCount(m.size, blockSize);
-    this.blocks = BlockList.parse(m.blocks!, this.total, m.name);
+    this.total = blocks.length;
     this.needed = needed ?? Array.from({ length: this.total }, () => true);
     this.remaining = this.needed.filter(Boolean).length;
+  }
+
+  /** `needed`: which blocks to write (a delta restore's differing ones); absent: all of them. */
+  static async create(m: ManifestMember, dest: string, blockSize: number, kind: BlockDigestKind, needed: boolean[] | undefined): Promise<BlockAssembly> {
+    return new BlockAssembly(m, dest, blockSize, await BlockList.parse(m.blocks!, blockCount(m.size, blockSize), m.name, kind), needed);
   }
 
   /** The whole file goes into one temp (made now, at its full size, holes filled block by block). */
@@ -162,13 +166,13 @@ export class BlockAssembly {
  * is not a regular file of the member's size (the whole file is then restored), every entry false
  * when it is identical. A chunk that is a byte range is compared over its range only.
  */
-export async function differingBlocks(dest: string, m: ManifestMember, blockSize: number, signal: AbortSignal): Promise<boolean[] | undefined> {
+export async function differingBlocks(dest: string, m: ManifestMember, blockSize: number, kind: BlockDigestKind, signal: AbortSignal): Promise<boolean[] | undefined> {
   const st = await lstat(dest).catch(() => undefined);
   if (!st || !(st.isFile() || st.isBlockDevice())) return undefined;
   if (m.fileOffset === undefined && st.size !== m.size) return undefined;
   if (m.fileOffset !== undefined && st.isFile() && st.size < m.fileOffset + m.size) return undefined;
-  const list = BlockList.parse(m.blocks!, blockCount(m.size, blockSize), m.name);
-  const hasher = new BlockHasher(blockSize);
+  const list = await BlockList.parse(m.blocks!, blockCount(m.size, blockSize), m.name, kind);
+  const hasher = await BlockHasher.create(blockSize, kind);
   let read = 0;
   for await (const b of readFileChunks(dest, signal, m.fileOffset ?? 0, m.size)) {
     hasher.update(b);

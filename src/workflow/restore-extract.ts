@@ -9,6 +9,7 @@ import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { FileAttributes } from '../adapter-api.js';
 import type { ArchiveReader, ReadSpaceOptions } from '../archive/archive-target.js';
+import type { BlockDigestKind } from '../archive/block-digests.js';
 import { spaceReadOptions } from '../archive/coded-space.js';
 import { digestOf, readFileChunks } from '../archive/digest-copy.js';
 import { bodyOf, type ManifestMember } from '../archive/manifest.js';
@@ -34,6 +35,8 @@ export interface ExtractOptions {
   ctx: Record<string, unknown>;
   /** The manifest's block size (block digests recorded); absent: none. */
   blockSize: number | undefined;
+  /** The kind of those digests (Manifest.blockDigest, sha256 when absent). */
+  blockDigest: BlockDigestKind;
   /** --delta: what is identical on disk is left alone; counts what was found. */
   delta: { unchangedFiles: number; changedBlocks: number; totalBlocks: number } | undefined;
   /** An incremental's other backups, by id; those whose streams were read are added to chainRead. */
@@ -104,12 +107,24 @@ export async function extractSpace(o: ExtractOptions): Promise<void> {
     if (!fromSpace) throw damaged(`backup ${id} of the chain has no space ${space}`, space, [...wanted.keys()][0]!, ctx);
     o.chainRead.add(id);
     let left = wanted.size;
+    const theirs = new Map(from.manifest.members.filter((x) => x.space === space).map((x) => [x.name, x]));
     for await (const { header, body } of from.reader.readSpace(space, signal, spaceReadOptions(fromSpace, from.codec))) {
       const w = wanted.get(header.name);
       if (!w) continue;
+      // Block digests guard against accident only (xxh128): the body as a whole is checked against the
+      // sha256 that backup's (catalog-checked) manifest recorded, before any of it can be swapped in.
+      const hash = createHash('sha256');
+      let size = 0;
       for await (const [j, block] of numberedBlocks(countedBytes(body, (n) => o.meter.add(n, space)), o.blockSize!)) {
+        hash.update(block);
+        size += block.length;
         const i = w.needs.get(j);
         if (i !== undefined && !(await w.a.write(i, block))) throw damaged(`block ${i} of member ${header.name} of space ${space}, read from backup ${id}, does not match its digest`, space, header.name, ctx);
+      }
+      const want = theirs.get(header.name);
+      const got = hash.digest('hex');
+      if (!want || size !== bodyOf(want).size || got !== bodyOf(want).sha256) {
+        throw damaged(`member ${header.name} of space ${space}, read from backup ${id} of the chain, does not match its digest (read ${size} bytes, sha256 ${got.slice(0, 16)}…${want ? `; that backup's manifest says ${bodyOf(want).size} bytes, ${bodyOf(want).sha256.slice(0, 16)}…` : '; that backup\'s manifest does not list it'})`, space, header.name, ctx);
       }
       await w.a.closeHandles();
       if (--left === 0) break;
@@ -136,7 +151,7 @@ type Staging = BlockAssembly & { whole: boolean };
 async function assemble(o: ExtractOptions, m: ManifestMember, dest: string, temp: string, body: AsyncIterable<Buffer>): Promise<Staging | undefined> {
   const { space, ctx, signal } = o;
   const bs = o.blockSize!;
-  const differ = o.delta ? await differingBlocks(dest, m, bs, signal) : undefined;
+  const differ = o.delta ? await differingBlocks(dest, m, bs, o.blockDigest, signal) : undefined;
   if (o.delta && differ && !differ.some(Boolean)) {
     await checkBody(body, m, space, ctx, signal);
     o.delta.unchangedFiles++;
@@ -145,7 +160,7 @@ async function assemble(o: ExtractOptions, m: ManifestMember, dest: string, temp
   }
   // Runs of changed blocks go into the file in place; not where old side files (a -wal) must go with it.
   const ranges = !!differ && !(await anyExists(o.sideFilesOf?.(dest) ?? []));
-  const a = Object.assign(new BlockAssembly(m, dest, bs, ranges ? differ : undefined), { whole: !ranges });
+  const a = Object.assign(await BlockAssembly.create(m, dest, bs, o.blockDigest, ranges ? differ : undefined), { whole: !ranges });
   if (o.delta) {
     o.delta.totalBlocks += a.total;
     o.delta.changedBlocks += a.remaining;

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { ArchivedChunk, PlanStep, RestoreOutcome, RestorePlan, Restorer } from '../adapter-api.js';
 import { noteStep } from '../plan.js';
 import type { ArchiveReader } from '../archive/archive-target.js';
+import { blockDigestOf } from '../archive/block-digests.js';
 import type { Codec } from '../archive/codec.js';
 import { codecForReading } from '../archive/codec/index.js';
 import { spaceReadOptions } from '../archive/coded-space.js';
@@ -183,7 +184,7 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreResult> {
         const expected = members.filter((m) => m.space === space);
         // transient: staging hashes each piece and writes it with one write in flight, keeping none (restore-journal.ts).
         const read = { ...spaceReadOptions(manifest.spaces.find((s) => s.name === space), codec), transient: true };
-        await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal: stop, ctx: rctx, blockSize: manifest.blockSize, delta: o.delta ? delta : undefined, chain, chainRead });
+        await extractSpace({ reader, read, space, expected, destinations, sideFilesOf: restorer.sideFilesOf, journal, staged, directories, meter, signal: stop, ctx: rctx, blockSize: manifest.blockSize, blockDigest: blockDigestOf(manifest), delta: o.delta ? delta : undefined, chain, chainRead });
       },
       { ...rctx, phase: 'restore' },
     );

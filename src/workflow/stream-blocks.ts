@@ -12,15 +12,17 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { MemberHeader, SpaceWriter, WrittenMember } from '../archive/archive-target.js';
-import { BlockHasher, BlockList, blockCount, blockLength, encodeBlocks, hashingBlocks } from '../archive/block-digests.js';
+import { BlockHasher, BlockList, blockCount, blockLength, encodeBlocks, hashingBlocks, type BlockDigestKind } from '../archive/block-digests.js';
 import { readFileChunks } from '../archive/digest-copy.js';
 import type { BlockRun, ManifestMember } from '../archive/manifest.js';
 import { throwIfAborted } from '../errors.js';
 
-/** The backup an incremental compares with: its id, block size and members by space and name. */
+/** The backup an incremental compares with: its id, block size and digest, and members by space and name. */
 export interface BlockBase {
   backupId: string;
   blockSize: number;
+  /** The incremental records its blocks the same way, so that they compare with the parent's. */
+  blockDigest: BlockDigestKind;
   members: Map<string, ManifestMember>;
 }
 
@@ -78,7 +80,7 @@ export async function streamChangedBlocks(o: {
 }): Promise<ChangedBlocksResult> {
   const bs = o.base.blockSize;
   const total = blockCount(o.size, bs);
-  const hasher = new BlockHasher(bs);
+  const hasher = await BlockHasher.create(bs, o.base.blockDigest);
   const whole = createHash('sha256');
   let read = 0;
   for await (const b of o.throttle(hashingBlocks(readFileChunks(o.file, o.signal, o.start ?? 0, o.size), hasher))) {
@@ -88,7 +90,7 @@ export async function streamChangedBlocks(o: {
   if (read !== o.size) throw new Error(`${o.file} has ${read} bytes, expected ${o.size}: it changed while it was read`);
   const digests = hasher.finish();
   const sha256 = whole.digest('hex');
-  const parentBlocks = o.parent.blocks ? BlockList.parse(o.parent.blocks, blockCount(o.parent.size, bs), o.parent.name) : undefined;
+  const parentBlocks = o.parent.blocks ? await BlockList.parse(o.parent.blocks, blockCount(o.parent.size, bs), o.parent.name, o.base.blockDigest) : undefined;
   const places: Array<{ backup?: string; at: number }> = [];
   const changed: number[] = [];
   for (let i = 0; i < total; i++) {
@@ -100,7 +102,7 @@ export async function streamChangedBlocks(o: {
     }
   }
   const bodySize = changed.reduce((a, i) => a + blockLength(i, o.size, bs), 0);
-  const written = await o.out.addFile({ ...o.header, size: bodySize }, o.limit(rereadBlocks(o.file, o.start ?? 0, o.size, bs, changed, digests, o.signal)), o.signal);
+  const written = await o.out.addFile({ ...o.header, size: bodySize }, o.limit(rereadBlocks(o.file, o.start ?? 0, o.size, bs, changed, await BlockList.of(digests, o.base.blockDigest), o.signal)), o.signal);
   const blocks = encodeBlocks(digests);
   if (changed.length === total) {
     // Every block changed: the body is the whole file, as in a full backup, and depends on no parent.
@@ -111,7 +113,7 @@ export async function streamChangedBlocks(o: {
 }
 
 /** The changed blocks, read again one by one, each checked against its first read. */
-async function* rereadBlocks(file: string, start: number, size: number, bs: number, changed: number[], digests: Buffer[], signal: AbortSignal): AsyncGenerator<Buffer> {
+async function* rereadBlocks(file: string, start: number, size: number, bs: number, changed: number[], firstRead: BlockList, signal: AbortSignal): AsyncGenerator<Buffer> {
   if (changed.length === 0) return;
   const fh = await open(file, 'r');
   try {
@@ -124,7 +126,7 @@ async function* rereadBlocks(file: string, start: number, size: number, bs: numb
         if (bytesRead === 0) throw new Error(`${file} shrank between its two reads: the copy was not frozen`);
         got += bytesRead;
       }
-      if (!createHash('sha256').update(buf).digest().equals(digests[i]!)) throw new Error(`block ${i} of ${file} changed between its two reads: the copy was not frozen`);
+      if (!firstRead.matches(i, buf)) throw new Error(`block ${i} of ${file} changed between its two reads: the copy was not frozen`);
       yield buf;
     }
   } finally {

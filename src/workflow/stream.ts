@@ -17,7 +17,7 @@ import type { ArchiveWriter, ClosedSpace, MemberHeader } from '../archive/archiv
 import type { Codec } from '../archive/codec.js';
 import type { ManifestMember, ManifestSpace } from '../archive/manifest.js';
 import { readFileChunks, readFileReusing } from '../archive/digest-copy.js';
-import { BlockHasher, encodeBlocks, hashingBlocks } from '../archive/block-digests.js';
+import { BlockHasher, defaultBlockDigest, encodeBlocks, hashingBlocks } from '../archive/block-digests.js';
 import { TargetWriteError } from '../archive/file-sink.js';
 import { EbrError, asEbrError, throwIfAborted } from '../errors.js';
 import type { Chunk, Space } from '../model.js';
@@ -111,6 +111,7 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
   const results: Array<{ space: ManifestSpace; members: ManifestMember[] }> = [];
   const queue = [...o.spaces].sort((a, b) => total(b) - total(a));
   const blockSize = o.base?.blockSize ?? (o.blockSize || undefined);
+  const blockDigest = o.base?.blockDigest ?? defaultBlockDigest;
   const blockStats = { changed: 0, total: 0 };
 
   // One signal for this phase's streams: the caller's (SIGINT/SIGTERM) or the first stream's failure.
@@ -213,7 +214,7 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
           // Each buffer waits for its bytes' turn: the file stream reads no further ahead than its buffer
           // meanwhile, and the prefetch of small files no more than its few files, so reads keep the rate.
           // The block digests are taken on the way, from the same buffers: every byte is still read once.
-          const hasher = blockSize ? new BlockHasher(blockSize) : undefined;
+          const hasher = blockSize ? await BlockHasher.create(blockSize, blockDigest) : undefined;
           const written = await out.addFile(header, throttle(hasher ? hashingBlocks(read, hasher) : read), signal);
           const digests = hasher?.finish();
           if (o.base) {
