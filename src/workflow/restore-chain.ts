@@ -21,6 +21,13 @@ export interface ChainBackup {
   codec: Codec;
 }
 
+/** Backup `id` as a link of a chain of `instance`: its row, and why it cannot lend its blocks (undefined: it can). */
+export function chainLink(cat: Catalog, id: string, instance: string): { row?: BackupRow; why?: string } {
+  const row = cat.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as BackupRow | undefined;
+  const why = !row ? 'is not in the catalog' : row.instance !== instance ? `belongs to instance ${row.instance}` : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
+  return { ...(row ? { row } : {}), ...(why ? { why } : {}) };
+}
+
 /**
  * The other backups an incremental reads blocks from, each with its reader, trusted manifest and codec.
  * Every one must still be complete and kept: retention keeps them, but a catalog edited by hand or an
@@ -35,8 +42,7 @@ export async function chainOf(cat: Catalog, instance: InstanceConfig, manifest: 
     }
   }
   for (const id of named) {
-    const row = cat.db.prepare('SELECT * FROM backups WHERE id = ?').get(id) as BackupRow | undefined;
-    const why = !row ? 'is not in the catalog' : row.instance !== instance.name ? `belongs to instance ${row.instance}` : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
+    const { row, why } = chainLink(cat, id, instance.name);
     if (why || !row) {
       throw new EbrError('brokenChain', `backup ${String(ctx.backupId)} is ${manifest.type === 'diff' ? 'differential' : 'incremental'} and reads blocks from backup ${id}, which ${why}`, {
         hint: 'nothing was written; restore a backup whose chain is whole (`ebr list` shows each backup\'s parent), or a full backup',

@@ -185,6 +185,17 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
       signal,
     );
     prefetch.fill();
+    // A chunk's manifest member: where it came from, where its body lies in the stream (named at close), and what the body is.
+    const memberOf = (chunk: Chunk, header: MemberHeader, offset: number, body: Omit<ManifestMember, 'space' | 'name' | 'type' | 'path' | 'stream' | 'offset'>): ManifestMember => ({
+      space: space.name,
+      ...header,
+      path: chunk.path,
+      ...body,
+      stream: '',
+      offset,
+      ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}),
+      ...(chunk.details ? { details: chunk.details } : {}),
+    });
     for (const chunk of space.chunks) {
       if (vanished.has(chunk.name)) continue;
       throwIfAborted(signal, ctx);
@@ -203,7 +214,7 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
             const r = await streamChangedBlocks({ file: o.snapshot.pathOf(chunk), ...(chunk.offset !== undefined ? { start: chunk.offset } : {}), size: header.size, header, parent, base: o.base, out, throttle, limit, signal });
             blockStats.changed += r.changed;
             blockStats.total += r.total;
-            members.push({ space: space.name, ...header, path: chunk.path, ...r.member, stream: '', offset: r.written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
+            members.push(memberOf(chunk, header, r.written.offset, r.member));
             continue;
           }
           // Only a file has bytes to read: a source made for a directory would hold it open, unread, for good.
@@ -221,10 +232,10 @@ async function streamAll(o: Parameters<typeof streamSpaces>[0]): Promise<StreamR
             blockStats.changed += digests!.length;
             blockStats.total += digests!.length;
           }
-          members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, ...(digests ? { blocks: encodeBlocks(digests) } : {}), stream: '', offset: written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
+          members.push(memberOf(chunk, header, written.offset, { sha256: written.sha256, size: written.size, ...(digests ? { blocks: encodeBlocks(digests) } : {}) }));
         } else {
           const written = await out.addEntry(header);
-          members.push({ space: space.name, ...header, path: chunk.path, sha256: written.sha256, size: written.size, stream: '', offset: written.offset, ...(chunk.offset !== undefined ? { fileOffset: chunk.offset } : {}), ...(chunk.details ? { details: chunk.details } : {}) });
+          members.push(memberOf(chunk, header, written.offset, { sha256: written.sha256, size: written.size }));
         }
       } catch (err) {
         // Stopped from outside or by a sibling's failure: say why, not just that a read was aborted.

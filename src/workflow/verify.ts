@@ -9,6 +9,7 @@ import type { InstanceConfig } from '../config/load.js';
 import { EbrError, asEbrError } from '../errors.js';
 import { targetOf } from './context.js';
 import { manifestProblems, metaProblem } from './archive-trust.js';
+import { chainLink } from './restore-chain.js';
 import { countedBytes, progressMeter, type ProgressListener } from './progress.js';
 
 export interface Damage {
@@ -49,8 +50,7 @@ export async function runVerify(o: {
   }
   // An incremental restores only with every backup of its chain: each must still be complete and kept.
   for (const id of manifest.chain ?? []) {
-    const row = o.catalog.db.prepare('SELECT status, removed_at FROM backups WHERE id = ?').get(id) as { status: string; removed_at: string | null } | undefined;
-    const why = !row ? 'is not in the catalog' : row.status !== 'complete' ? `is ${row.status}` : row.removed_at ? `was removed on ${row.removed_at}` : undefined;
+    const { why } = chainLink(o.catalog, id, backup.instance);
     if (why) damaged.push({ space: '(chain)', member: id, problem: `this ${manifest.type} backup reads blocks from backup ${id}, which ${why}` });
   }
   const recorded = new Map(membersOf(o.catalog, backup.id).map((m) => [m.name, m]));
